@@ -1,0 +1,249 @@
+"""Typed experiment configs: dataclasses loaded from YAML with ``key=value`` overrides.
+
+Each config is a plain dataclass whose fields are documented in place and checked in
+``__post_init__``. :func:`load_config` reads a YAML file, applies overrides such as
+``train.lr=1e-4`` and reports any mistake with the file, line and field it concerns and what
+was expected, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+DEFAULT_SYSTEM_PROMPT = (
+    "Você é a MelancIA, especialista em Retail Media Ads e e-commerce no Brasil (Mercado Livre, "
+    "Amazon, Magalu e Shopee). Responda em português, de forma clara, objetiva e focada em ações práticas."
+)
+PACKAGED_MODEL = "packaged:smollm2"
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown or of the wrong type; the message says where."""
+
+
+@dataclass
+class DataConfig:
+    """How ``melancia data build`` turns the bundled (or your) material into splits."""
+
+    corpus_dir: Path | None = Path("data/corpus")
+    """Folder of Markdown/HTML posts turned into examples (None: no posts)."""
+    qa_paths: list[Path] = field(default_factory=lambda: [Path("data/datasets/train")])
+    """Q&A files or folders (JSONL in ChatML or question/answer columns, CSV) for training."""
+    heldout_paths: list[Path] = field(default_factory=lambda: [Path("data/datasets/eval")])
+    """Curated held-out examples used only by the evaluation gate, never for training."""
+    out_dir: Path | None = None
+    """Where the splits go; None means MELANCIA_HOME/datasets."""
+    tokenizer: str = PACKAGED_MODEL
+    """Tokenizer that measures lengths: the target model (hub id, local dir, GGUF or packaged:NAME)."""
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    """System prompt put in front of examples built from posts and plain Q&A rows."""
+    max_tokens: int = 1024
+    """Longest example accepted, in tokens of ``tokenizer`` with its chat template."""
+    answer_token_budget: int = 160
+    """Answers built from post sections are trimmed at a sentence boundary to this many tokens."""
+    min_answer_words: int = 12
+    """Post sections shorter than this many words do not become examples."""
+    valid_fraction: float = 0.1
+    """Share of the training pool kept aside (stratified by category) for eval loss during training."""
+    near_duplicate_threshold: float = 0.8
+    """Estimated Jaccard similarity (character 5-grams) above which two texts count as duplicates."""
+    seed: int = 42
+    """Seed of the split; the same seed and data give the same splits."""
+
+    def __post_init__(self) -> None:
+        _check(0 < self.max_tokens <= 131072, "max_tokens", "an integer in 1..131072", self.max_tokens)
+        _check(8 <= self.answer_token_budget <= self.max_tokens, "answer_token_budget",
+               "an integer between 8 and max_tokens", self.answer_token_budget)
+        _check(0.0 <= self.valid_fraction < 0.5, "valid_fraction", "a number in [0, 0.5)", self.valid_fraction)
+        _check(0.0 < self.near_duplicate_threshold <= 1.0, "near_duplicate_threshold",
+               "a number in (0, 1]", self.near_duplicate_threshold)
+        _check(self.min_answer_words >= 1, "min_answer_words", "an integer >= 1", self.min_answer_words)
+
+
+def _check(ok: bool, name: str, expected: str, got: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{name}: expected {expected}, got {got!r}")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(cls: type[T], path: Path | str | None = None, overrides: list[str] | None = None) -> T:
+    """Build ``cls`` from a YAML file (optional) and ``key=value`` overrides (dotted for nesting)."""
+    raw: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    where = "<defaults>"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        raw, lines = _read_yaml(path)
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. seed=7")
+        _set_dotted(raw, key.strip(), yaml.safe_load(value) if value.strip() else "")
+        lines[key.strip()] = 0
+    return from_dict(cls, raw, where=where, lines=lines)
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, expected a YAML file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping of field: value at the top level")
+    lines: dict[str, int] = {}
+    _collect_lines(node, "", lines)
+    return data, lines
+
+
+def _collect_lines(node: yaml.Node | None, prefix: str, out: dict[str, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            out[key] = key_node.start_mark.line + 1
+            _collect_lines(value_node, key + ".", out)
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    target = raw
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"override {dotted!r}: {part} is not a section")
+    target[parts[-1]] = value
+
+
+def from_dict(cls: type[T], raw: dict[str, Any], *, where: str = "<dict>",
+              lines: dict[str, int] | None = None, prefix: str = "") -> T:
+    """Instantiate dataclass ``cls`` from ``raw``, coercing and checking each field."""
+    lines = lines or {}
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{_loc(where, lines, dotted)}: unknown field {dotted!r}{hint}; "
+                              f"expected one of {sorted(known)}")
+        kwargs[key] = _coerce(hints[key], value, where, lines, dotted)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        field_name = str(exc).split(":", 1)[0]
+        raise ConfigError(f"{_loc(where, lines, prefix + field_name)}: {prefix}{exc}") from None
+
+
+def _loc(where: str, lines: dict[str, int], dotted: str) -> str:
+    line = lines.get(dotted)
+    if line == 0:
+        return "override"
+    return f"{where}:{line}" if line else where
+
+
+def _coerce(tp: Any, value: Any, where: str, lines: dict[str, int], dotted: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    fail = ConfigError(f"{_loc(where, lines, dotted)}: field {dotted!r} expected {_type_name(tp)}, got {value!r}")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where, lines, dotted)
+            except ConfigError:
+                continue
+        raise fail
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise fail
+        item_type = args[0] if args else Any
+        return [_coerce(item_type, v, where, lines, f"{dotted}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise fail
+        return {str(k): _coerce(args[1], v, where, lines, f"{dotted}.{k}") if args else v for k, v in value.items()}
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{_loc(where, lines, dotted)}: field {dotted!r} expected one of "
+                              f"{list(args)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise fail
+        return from_dict(tp, value, where=where, lines=lines, prefix=dotted + ".")
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise fail
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise fail
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise fail from None
+        raise fail
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise fail
+    if tp is Path:
+        if isinstance(value, str) and value:
+            return Path(value)
+        raise fail
+    raise fail
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+             Path: "a path", type(None): "null"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A YAML/JSON-friendly dict of a config (paths as strings), e.g. for MLflow params."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [convert(v) for v in value]
+        return value
+    return convert(dataclasses.asdict(config))

@@ -1,0 +1,1 @@
+"""Base models and tokenizers: where they come from and how they are loaded."""
