@@ -1,0 +1,188 @@
+"""The ``melancia`` command. Each subcommand parses its options and calls one library function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from melancia import __version__
+
+app = typer.Typer(help="MelancIA: fine-tune, evaluate and serve a Retail Media Ads assistant.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
+data_app = typer.Typer(help="Build, validate, dedupe, split and describe ChatML datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a config field: key=value (repeatable).")]
+
+
+def user_errors(func: F) -> F:
+    """Turn the errors a user can act on into one clear line and exit code 2 (no traceback)."""
+    from melancia.config import ConfigError
+    from melancia.data.io import DataError
+    from melancia.models.loading import ModelNotFoundError
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, DataError, ModelNotFoundError) as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"melancia {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """MelancIA command line."""
+
+
+# --------------------------------------------------------------------------- run
+
+
+@app.command()
+@user_errors
+def run(config: ConfigOption = Path("configs/run/local.yaml"), set_: SetOption = None,
+        allow_rejects: Annotated[bool, typer.Option(help="Continue when some input rows are rejected.")] = False) -> None:
+    """Run the local pipeline on the embedded defaults (no cluster): data stage and its summary."""
+    from melancia.config import load_config
+    from melancia.run import RunConfig, run_local
+
+    run_local(load_config(RunConfig, config, set_), allow_rejects=allow_rejects)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@data_app.command("build")
+@user_errors
+def data_build(config: ConfigOption = Path("configs/data/default.yaml"), set_: SetOption = None,
+               allow_rejects: Annotated[bool, typer.Option(help="Continue when some input rows are rejected.")] = False) -> None:
+    """Posts + Q&A files -> validated, deduplicated train/valid/heldout splits with stats."""
+    from melancia.config import DataConfig, load_config
+    from melancia.data.pipeline import build_datasets
+    from melancia.data.report import print_summary
+
+    print_summary(build_datasets(load_config(DataConfig, config, set_), allow_rejects=allow_rejects), out)
+
+
+TokenizerOption = Annotated[str, typer.Option(help="Tokenizer that measures lengths (hub id, dir, .gguf, packaged:NAME).")]
+
+
+@data_app.command("validate")
+@user_errors
+def data_validate(paths: Annotated[list[Path], typer.Argument(help="JSONL files or folders.")],
+                  tokenizer: TokenizerOption = "packaged:smollm2",
+                  max_tokens: Annotated[int, typer.Option(help="Longest example accepted, in tokens.")] = 1024,
+                  quarantine: Annotated[Path, typer.Option(help="Where rejected rows are written.")] = Path("quarantine.jsonl"),
+                  valid_out: Annotated[Path | None, typer.Option("--out", help="Also write the valid rows here.")] = None,
+                  allow_rejects: Annotated[bool, typer.Option(help="Exit 0 even when rows were rejected.")] = False) -> None:
+    """Check schema, encoding, length and ids; report each rejected row as file:line: reason."""
+    from melancia.data.io import write_jsonl
+    from melancia.data.tokens import chat_counter
+    from melancia.data.validate import summary_line, validate_files, write_quarantine
+    from melancia.models.loading import load_tokenizer
+
+    report = validate_files(paths, count_tokens=chat_counter(load_tokenizer(tokenizer)), max_tokens=max_tokens)
+    for rejection in report.rejected:
+        console.print(str(rejection), highlight=False, markup=False)
+    if report.rejected:
+        write_quarantine(quarantine, report.rejected)
+        console.print(f"{len(report.rejected)} rejected row(s) written to {quarantine}")
+    if valid_out is not None:
+        write_jsonl(valid_out, report.valid)
+    out.print(summary_line(report), highlight=False)
+    if report.rejected and not allow_rejects:
+        raise typer.Exit(1)
+
+
+@data_app.command("dedupe")
+@user_errors
+def data_dedupe(paths: Annotated[list[Path], typer.Argument(help="JSONL files or folders.")],
+                output: Annotated[Path, typer.Option("--out", help="Deduplicated JSONL.")],
+                against: Annotated[list[Path] | None, typer.Option(help="Held-out files: drop rows whose question leaks into them.")] = None,
+                threshold: Annotated[float, typer.Option(help="Near-duplicate Jaccard threshold.")] = 0.8) -> None:
+    """Remove exact and near duplicates (and leaks into held-out files)."""
+    from melancia.data.dedupe import dedupe, remove_leaks
+    from melancia.data.io import write_jsonl
+
+    records = _load_valid(paths)
+    kept, removed = dedupe(records, threshold)
+    if against:
+        kept, leaks = remove_leaks(kept, _load_valid(against), threshold)
+        removed += leaks
+    for item in removed:
+        console.print(str(item), highlight=False, markup=False)
+    write_jsonl(output, kept)
+    out.print(json.dumps({"input": len(records), "kept": len(kept), "removed": len(removed)}))
+
+
+@data_app.command("split")
+@user_errors
+def data_split(paths: Annotated[list[Path], typer.Argument(help="JSONL files or folders.")],
+               out_dir: Annotated[Path, typer.Option(help="Folder for <names>.jsonl.")],
+               fraction: Annotated[float, typer.Option(help="Share of each category in the second split.")] = 0.2,
+               seed: Annotated[int, typer.Option(help="Seed; same seed and data give the same split.")] = 42,
+               names: Annotated[str, typer.Option(help="Names of the two splits, comma-separated.")] = "train,eval") -> None:
+    """Seeded split stratified by category, near-duplicate questions kept on one side."""
+    from melancia.data.io import write_jsonl
+    from melancia.data.split import split
+
+    first, second = (n.strip() for n in names.split(",", 1))
+    kept, held = split(_load_valid(paths), fraction, seed)
+    write_jsonl(out_dir / f"{first}.jsonl", kept)
+    write_jsonl(out_dir / f"{second}.jsonl", held)
+    out.print(json.dumps({first: len(kept), second: len(held)}))
+
+
+@data_app.command("stats")
+@user_errors
+def data_stats(paths: Annotated[list[Path], typer.Argument(help="JSONL files (one split each) or folders.")],
+               out_dir: Annotated[Path, typer.Option(help="Folder for stats.json and stats.png.")] = Path("."),
+               tokenizer: TokenizerOption = "packaged:smollm2") -> None:
+    """Counts per category and source, token lengths; JSON and a PNG histogram."""
+    from melancia.data.io import atomic_write_text, expand_inputs
+    from melancia.data.stats import describe, plot, without_lengths
+    from melancia.data.tokens import chat_counter
+    from melancia.models.loading import load_tokenizer
+
+    counter = chat_counter(load_tokenizer(tokenizer))
+    splits = {p.stem: describe(_load_valid([p]), counter) for p in expand_inputs(paths, (".jsonl",))}
+    printable = {name: without_lengths(s) for name, s in splits.items()}
+    atomic_write_text(out_dir / "stats.json", json.dumps(printable, ensure_ascii=False, indent=2) + "\n")
+    plot(splits, out_dir / "stats.png")
+    out.print_json(data=printable)
+
+
+def _load_valid(paths: list[Path]) -> list[dict[str, Any]]:
+    """Rows of already-validated files; any invalid row stops the command with its location."""
+    from melancia.data.io import DataError
+    from melancia.data.validate import validate_files
+
+    report = validate_files(paths)
+    if report.rejected:
+        raise DataError("\n".join(str(r) for r in report.rejected) + "\n(run melancia data validate first)")
+    return report.valid
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

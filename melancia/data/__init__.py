@@ -1,0 +1,1 @@
+"""Dataset pipeline: build ChatML examples, validate, dedupe, split and describe them."""
