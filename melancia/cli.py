@@ -173,6 +173,32 @@ def data_stats(paths: Annotated[list[Path], typer.Argument(help="JSONL files (on
     out.print_json(data=printable)
 
 
+@data_app.command("synth")
+@user_errors
+def data_synth(base_url: Annotated[str, typer.Option(help="OpenAI-compatible endpoint of the teacher, e.g. http://localhost:11434/v1.")],
+               model: Annotated[str, typer.Option(help="Teacher model name at that endpoint.")],
+               output: Annotated[Path | None, typer.Option("--out", help="JSONL to write (default MELANCIA_HOME/datasets/synthetic.jsonl).")] = None,
+               api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
+               config: ConfigOption = Path("configs/data/default.yaml"), set_: SetOption = None,
+               paraphrases: Annotated[int, typer.Option(help="Paraphrases per curated question.")] = 2,
+               per_section: Annotated[int, typer.Option(help="New Q&A pairs per corpus section.")] = 2,
+               limit: Annotated[int | None, typer.Option(help="Use only the first N curated examples and documents.")] = None) -> None:
+    """Grow the training set with a teacher model (source: synthetic; validated, deduped, never in eval)."""
+    from melancia.config import DataConfig, load_config
+    from melancia.data.synth import grow
+    from melancia.providers.openai_compat import OpenAICompatibleProvider
+    from melancia.settings import get_settings
+
+    teacher = OpenAICompatibleProvider(base_url=base_url, model=model, name="teacher", api_key_env=api_key_env)
+    target = output or get_settings().paths.datasets / "synthetic.jsonl"
+    result = grow(teacher, load_config(DataConfig, config, set_), target, paraphrases_per_example=paraphrases,
+                  questions_per_section=per_section, limit=limit)
+    for line in result.failures + result.rejected:
+        console.print(line, highlight=False, markup=False)
+    out.print(json.dumps({"written": len(result.examples), "failed_requests": len(result.failures),
+                          "rejected": len(result.rejected), "removed": len(result.removed), "out": str(target)}))
+
+
 def _load_valid(paths: list[Path]) -> list[dict[str, Any]]:
     """Rows of already-validated files; any invalid row stops the command with its location."""
     from melancia.data.io import DataError

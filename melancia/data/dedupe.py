@@ -7,7 +7,7 @@ index (``datasketch``), so the cost grows linearly with the dataset instead of q
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,26 +47,36 @@ def user_turns(record: dict[str, Any]) -> list[str]:
     return [m["content"] for m in record["messages"] if m["role"] == "user"]
 
 
-def dedupe(records: Iterable[dict[str, Any]], threshold: float = 0.8,
-           key: Callable[[dict[str, Any]], str] = conversation_text) -> tuple[list[dict[str, Any]], list[Duplicate]]:
-    """Keep the first of each group of exact or near duplicates, in input order."""
+def _side(record: dict[str, Any], role: str) -> str:
+    return "\n".join(m["content"] for m in record["messages"] if m["role"] == role)
+
+
+def dedupe(records: Iterable[dict[str, Any]], threshold: float = 0.8) -> tuple[list[dict[str, Any]], list[Duplicate]]:
+    """Keep the first of each group of duplicates, in input order.
+
+    Two examples are duplicates when their normalised conversations are equal (exact), or when both
+    their questions and their answers are near duplicates (near). A paraphrased question with the
+    same answer is therefore new data, and so is a similar question with a different answer (the same
+    calculation with other numbers).
+    """
     kept: list[dict[str, Any]] = []
     removed: list[Duplicate] = []
     exact: dict[str, str] = {}
+    answers: dict[str, MinHash] = {}
     lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
     for record in records:
-        text = key(record)
-        norm = schema.normalise(text)
+        norm = schema.normalise(conversation_text(record))
         if norm in exact:
             removed.append(Duplicate(record, exact[norm], "exact"))
             continue
-        signature = minhash(text)
-        similar = lsh.query(signature)
+        question_sig, answer_sig = minhash(_side(record, "user")), minhash(_side(record, "assistant"))
+        similar = sorted(rid for rid in lsh.query(question_sig) if answers[rid].jaccard(answer_sig) >= threshold)
         if similar:
-            removed.append(Duplicate(record, sorted(similar)[0], "near"))
+            removed.append(Duplicate(record, similar[0], "near"))
             continue
         exact[norm] = record["id"]
-        lsh.insert(record["id"], signature)
+        answers[record["id"]] = answer_sig
+        lsh.insert(record["id"], question_sig)
         kept.append(record)
     return kept, removed
 

@@ -22,6 +22,7 @@ from melancia.data.tokens import chat_counter, text_counter
 from melancia.settings import get_settings
 
 SPLITS = ("train", "valid", "heldout")
+SYNTHETIC = "synthetic"
 
 
 class RejectedRowsError(DataError):
@@ -57,6 +58,10 @@ def build_datasets(config: DataConfig, *, tokenizer: Any = None, allow_rejects: 
                                        min_answer_words=config.min_answer_words, count_tokens=count_text)
     pool = _validated(qa.examples + posts, "train", count_chat, config.max_tokens)
     heldout = validate.validate_files(config.heldout_paths, count_tokens=count_chat, max_tokens=config.max_tokens)
+    for record in [r for r in heldout.valid if r["metadata"]["source"] == SYNTHETIC]:
+        heldout.valid.remove(record)
+        heldout.rejected.append(validate.Rejection(Path(f"<heldout:{record['id']}>"), 0,
+                                                   "synthetic examples may never be in the held-out split", ""))
     rejected = qa.rejected + pool.rejected + heldout.rejected
     if rejected and not allow_rejects:
         raise RejectedRowsError("\n".join(str(r) for r in rejected[:20]) +
@@ -69,8 +74,10 @@ def build_datasets(config: DataConfig, *, tokenizer: Any = None, allow_rejects: 
 
     unique, removed = dedupe.dedupe(pool.valid, config.near_duplicate_threshold)
     clean, leaks = dedupe.remove_leaks(unique, heldout.valid, config.near_duplicate_threshold)
-    train, valid = split.split(clean, config.valid_fraction, config.seed, config.near_duplicate_threshold)
-    splits = {"train": train, "valid": valid, "heldout": heldout.valid}
+    synthetic = [r for r in clean if r["metadata"]["source"] == SYNTHETIC]
+    curated = [r for r in clean if r["metadata"]["source"] != SYNTHETIC]
+    train, valid = split.split(curated, config.valid_fraction, config.seed, config.near_duplicate_threshold)
+    splits = {"train": train + synthetic, "valid": valid, "heldout": heldout.valid}
     summary = DataSummary(out_dir, splits, rejected, removed + leaks)
     summary.stats = {name: stats.describe(records, count_chat) for name, records in splits.items()}
     _write(summary, config)

@@ -26,6 +26,15 @@ def test_near_duplicates_are_removed_and_distinct_texts_kept():
     assert removed[0].kind in ("near", "exact") and removed[0].of_id == "a"
 
 
+def test_paraphrase_with_same_answer_and_same_question_with_other_answer_are_kept():
+    answer = "O ACOS é 20%: R$ 200 de investimento divididos por R$ 1.000 de vendas, vezes 100."
+    other_numbers = "O ACOS é 30%: R$ 300 de investimento divididos por R$ 1.000 de vendas, vezes 100."
+    kept, removed = dedupe([ex("a", "Gastei R$ 200 e vendi R$ 1.000, qual meu ACOS?", answer),
+                            ex("b", "Qual o ACOS de uma campanha que investiu R$ 200 para vender R$ 1.000?", answer),
+                            ex("c", "Gastei R$ 300 e vendi R$ 1.000, qual meu ACOS?", other_numbers)])
+    assert [r["id"] for r in kept] == ["a", "b", "c"] and removed == []
+
+
 def test_leaks_into_heldout_are_removed_from_training():
     heldout = [ex("h1", "Qual a diferença entre ACOS e TACOS na prática para um seller?")]
     train = [ex("t1", "Qual a diferença entre ACOS e TACOS na pratica para um seller"),
