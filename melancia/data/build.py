@@ -111,7 +111,7 @@ def _largest(upper: int, fits: Callable[[int], bool]) -> int:
     return lo
 
 
-def _top_sections(document: Document) -> list[Section]:
+def top_sections(document: Document) -> list[Section]:
     """Sections folded to their first heading level (sub-headings become part of the text)."""
     folded: list[Section] = []
     for section in document.sections:
@@ -133,7 +133,7 @@ def examples_from_document(document: Document, *, system_prompt: str, answer_tok
     """Q&A examples from one post, following the module's documented rule."""
     examples = []
     seen: set[str] = set()
-    for section in _top_sections(document):
+    for section in top_sections(document):
         if len(section.text.split()) < min_answer_words:
             continue
         answer = trim_to_budget(section.text, answer_token_budget, count_tokens)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from melancia.config import DataConfig, to_dict
 from melancia.data import build, dedupe, split, stats, validate
-from melancia.data.io import DataError, atomic_write_text, dumps_jsonl, write_jsonl
+from melancia.data.io import DataError, atomic_write_text, write_jsonl
 from melancia.data.tokens import chat_counter, text_counter
 from melancia.settings import get_settings
 
@@ -56,7 +55,7 @@ def build_datasets(config: DataConfig, *, tokenizer: Any = None, allow_rejects: 
         posts = build.build_from_posts([config.corpus_dir], system_prompt=config.system_prompt,
                                        answer_token_budget=config.answer_token_budget,
                                        min_answer_words=config.min_answer_words, count_tokens=count_text)
-    pool = _validated(qa.examples + posts, "train", count_chat, config.max_tokens)
+    pool = validate.validate_records(qa.examples + posts, count_tokens=count_chat, max_tokens=config.max_tokens)
     heldout = validate.validate_files(config.heldout_paths, count_tokens=count_chat, max_tokens=config.max_tokens)
     for record in [r for r in heldout.valid if r["metadata"]["source"] == SYNTHETIC]:
         heldout.valid.remove(record)
@@ -82,17 +81,6 @@ def build_datasets(config: DataConfig, *, tokenizer: Any = None, allow_rejects: 
     summary.stats = {name: stats.describe(records, count_chat) for name, records in splits.items()}
     _write(summary, config)
     return summary
-
-
-def _validated(records: list[dict[str, Any]], name: str, count_chat: Any, max_tokens: int) -> validate.ValidationReport:
-    """Validate built records with the same rules as files (each keeps a synthetic line number)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{name}.jsonl"
-        path.write_text(dumps_jsonl(records), encoding="utf-8")
-        report = validate.validate_files([path], count_tokens=count_chat, max_tokens=max_tokens)
-    for rejection in report.rejected:  # point at the example, not at the temporary file
-        rejection.path = Path(f"<built:{json.loads(rejection.raw).get('id', '?')}>")
-    return report
 
 
 def _write(summary: DataSummary, config: DataConfig) -> None:

@@ -20,11 +20,11 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from melancia.data import schema
-from melancia.data.build import _top_sections, chat_record, slugify
+from melancia.data.build import top_sections, chat_record, slugify
 from melancia.data.dedupe import Duplicate, dedupe, remove_leaks
 from melancia.data.documents import Document
 from melancia.data.tokens import TokenCounter
-from melancia.data.validate import validate_files
+from melancia.data.validate import validate_files, validate_records
 from melancia.providers.base import Provider, ProviderError
 
 PROMPT_VERSION = "synth-v1"
@@ -115,7 +115,7 @@ def synthesize(provider: Provider, *, curated: list[dict[str, Any]], documents: 
                  for i, r in enumerate(curated) if schema.source(r) != SYNTHETIC and len(r["messages"]) <= 3]
     if questions_per_section > 0:
         for document in documents:
-            for j, section in enumerate(_top_sections(document)):
+            for j, section in enumerate(top_sections(document)):
                 if len(section.text.split()) >= min_section_words:
                     jobs.append((f"{document.id}#{section.heading or 'introducao'}",
                                  lambda d=document, s=section, j=j: grounded_questions(
@@ -137,18 +137,10 @@ def synthesize(provider: Provider, *, curated: list[dict[str, Any]], documents: 
 def screen(result: SynthResult, *, existing: list[dict[str, Any]], heldout: list[dict[str, Any]],
            count_tokens: TokenCounter | None, max_tokens: int, threshold: float) -> SynthResult:
     """Validate, dedupe (against ``existing`` too) and leak-check the synthetic examples in place."""
-    import tempfile
-    from pathlib import Path
-
-    from melancia.data.io import dumps_jsonl
-
     if not result.examples:
         return result
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "synthetic.jsonl"
-        path.write_text(dumps_jsonl(result.examples), encoding="utf-8")
-        report = validate_files([path], count_tokens=count_tokens, max_tokens=max_tokens)
-    result.rejected += [f"{json.loads(r.raw).get('id', '?')}: {r.reason}" for r in report.rejected]
+    report = validate_records(result.examples, count_tokens=count_tokens, max_tokens=max_tokens)
+    result.rejected += [f"{r.path}: {r.reason}" for r in report.rejected]
     existing_ids = {r["id"] for r in existing}
     kept, removed = dedupe(existing + report.valid, threshold)
     fresh = [r for r in kept if r["id"] not in existing_ids]

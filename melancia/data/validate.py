@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from melancia.data import schema
-from melancia.data.io import DataError, expand_inputs, read_jsonl, write_jsonl
+from melancia.data.io import DataError, Row, expand_inputs, read_jsonl, write_jsonl
 from melancia.data.tokens import TokenCounter
 
 
@@ -52,28 +52,44 @@ def validate_files(paths: Iterable[Path | str], *, count_tokens: TokenCounter | 
     counter is given) and that ids are unique across all files.
     """
     report = ValidationReport(files=expand_inputs(paths, (".jsonl",)))
-    first_seen: dict[str, str] = {}
+    rows: list[Row] = []
     for path in report.files:
-        rows = list(read_jsonl(path))
-        if not rows:
+        found = list(read_jsonl(path))
+        if not found:
             raise DataError(f"{path}: file is empty, expected one JSON example per line")
-        for row in rows:
-            reasons = [row.error] if row.error else schema.problems(row.obj)
-            if not reasons and count_tokens is not None and max_tokens is not None:
-                length = count_tokens(row.obj["messages"])
-                if length > max_tokens:
-                    reasons.append(f"too long: {length} tokens, at most {max_tokens}")
-            if not reasons:
-                rid = row.obj["id"]
-                if rid in first_seen:
-                    reasons.append(f"duplicate id {rid!r} (first at {first_seen[rid]})")
-                else:
-                    first_seen[rid] = row.where
-            if reasons:
-                report.rejected.append(Rejection(path, row.line, "; ".join(reasons), row.raw))
-            else:
-                report.valid.append(row.obj)
+        rows += found
+    _check(rows, report, count_tokens, max_tokens)
     return report
+
+
+def validate_records(records: list[dict[str, Any]], *, count_tokens: TokenCounter | None = None,
+                     max_tokens: int | None = None) -> ValidationReport:
+    """The same checks for examples built in memory; a rejection points at ``<built:ID>``."""
+    rows = [Row(Path(f"<built:{r.get('id', '?') if isinstance(r, dict) else '?'}>"), i, json.dumps(r, ensure_ascii=False), obj=r)
+            for i, r in enumerate(records, start=1)]
+    report = ValidationReport()
+    _check(rows, report, count_tokens, max_tokens)
+    return report
+
+
+def _check(rows: list[Row], report: ValidationReport, count_tokens: TokenCounter | None, max_tokens: int | None) -> None:
+    first_seen: dict[str, str] = {}
+    for row in rows:
+        reasons = [row.error] if row.error else schema.problems(row.obj)
+        if not reasons and count_tokens is not None and max_tokens is not None:
+            length = count_tokens(row.obj["messages"])
+            if length > max_tokens:
+                reasons.append(f"too long: {length} tokens, at most {max_tokens}")
+        if not reasons:
+            rid = row.obj["id"]
+            if rid in first_seen:
+                reasons.append(f"duplicate id {rid!r} (first at {first_seen[rid]})")
+            else:
+                first_seen[rid] = row.where
+        if reasons:
+            report.rejected.append(Rejection(row.path, row.line, "; ".join(reasons), row.raw))
+        else:
+            report.valid.append(row.obj)
 
 
 def write_quarantine(path: Path, rejected: list[Rejection]) -> None:

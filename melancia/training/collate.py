@@ -57,8 +57,9 @@ def encode_chat(tokenizer: Any, messages: list[dict[str, str]], max_length: int 
         if message["role"] != "assistant":
             continue
         start = _prompt_length(tokenizer, messages[:turn])
-        end = len(chat_ids(tokenizer, messages[:turn + 1]))
-        if ids[:end] != chat_ids(tokenizer, messages[:turn + 1]) or end <= start:
+        through_turn = chat_ids(tokenizer, messages[:turn + 1])
+        end = len(through_turn)
+        if ids[:end] != through_turn or end <= start:
             raise ChatTemplateError(f"the chat template does not render turn {turn} as a prefix of the whole chat; "
                                     "assistant tokens cannot be located")
         labels[start:end] = ids[start:end]
