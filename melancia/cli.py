@@ -160,17 +160,14 @@ def data_stats(paths: Annotated[list[Path], typer.Argument(help="JSONL files (on
                out_dir: Annotated[Path, typer.Option(help="Folder for stats.json and stats.png.")] = Path("."),
                tokenizer: TokenizerOption = "packaged:smollm2") -> None:
     """Counts per category and source, token lengths; JSON and a PNG histogram."""
-    from melancia.data.io import atomic_write_text, expand_inputs
-    from melancia.data.stats import describe, plot, without_lengths
+    from melancia.data.io import expand_inputs
+    from melancia.data.stats import describe, write
     from melancia.data.tokens import chat_counter
     from melancia.models.loading import load_tokenizer
 
     counter = chat_counter(load_tokenizer(tokenizer))
     splits = {p.stem: describe(_load_valid([p]), counter) for p in expand_inputs(paths, (".jsonl",))}
-    printable = {name: without_lengths(s) for name, s in splits.items()}
-    atomic_write_text(out_dir / "stats.json", json.dumps(printable, ensure_ascii=False, indent=2) + "\n")
-    plot(splits, out_dir / "stats.png")
-    out.print_json(data=printable)
+    out.print_json(data=write(splits, out_dir))
 
 
 @data_app.command("synth")

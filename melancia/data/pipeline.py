@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from melancia.config import DataConfig, to_dict
-from melancia.data import build, dedupe, split, stats, validate
+from melancia.data import build, dedupe, schema, split, stats, validate
 from melancia.data.io import DataError, atomic_write_text, write_jsonl
 from melancia.data.tokens import chat_counter, text_counter
 from melancia.settings import get_settings
 
-SPLITS = ("train", "valid", "heldout")
-SYNTHETIC = "synthetic"
+SYNTHETIC = schema.SYNTHETIC_SOURCE
 
 
 class RejectedRowsError(DataError):
@@ -89,10 +88,8 @@ def _write(summary: DataSummary, config: DataConfig) -> None:
         write_jsonl(summary.path(name), records)
     validate.write_quarantine(out / "quarantine.jsonl", summary.rejected)
     write_jsonl(out / "removed.jsonl", ({"id": d.record["id"], "kind": d.kind, "of": d.of_id,
-                                          "question": d.record["messages"][-2]["content"]} for d in summary.removed))
-    printable = {name: stats.without_lengths(s) for name, s in summary.stats.items()}
-    atomic_write_text(out / "stats.json", json.dumps(printable, ensure_ascii=False, indent=2) + "\n")
-    stats.plot(summary.stats, out / "stats.png")
+                                          "question": schema.question(d.record)} for d in summary.removed))
+    stats.write(summary.stats, out)
     manifest = {
         "config": to_dict(config),
         "counts": {name: len(records) for name, records in summary.splits.items()},

@@ -20,6 +20,8 @@ import unicodedata
 from typing import Any
 
 ROLES = ("system", "user", "assistant")
+SYNTHETIC_SOURCE = "synthetic"
+"""``metadata.source`` of teacher-made examples; they may only ever be used for training."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # UTF-8 text decoded as Latin-1 and re-encoded: "Ã©" for "é", "Ã§" for "ç", "Â " for a no-break space.
 _MOJIBAKE = re.compile(r"Ã[\u0080-\u00bf]|Â[\u00a0-\u00bf]|â€")

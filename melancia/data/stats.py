@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from melancia.data import schema
-from melancia.data.io import atomic_write_bytes
+from melancia.data.io import atomic_write_bytes, atomic_write_text
 from melancia.data.tokens import TokenCounter
 
 
@@ -67,3 +68,11 @@ def without_lengths(stats: dict[str, Any]) -> dict[str, Any]:
     """The stats minus the raw per-example lengths (for printing)."""
     tokens = {k: v for k, v in stats.get("tokens", {}).items() if k != "lengths"}
     return {**stats, **({"tokens": tokens} if tokens else {})}
+
+
+def write(splits: dict[str, dict[str, Any]], out_dir: Path) -> dict[str, dict[str, Any]]:
+    """``stats.json`` (without raw lengths) and ``stats.png`` in ``out_dir``; returns what was written."""
+    printable = {name: without_lengths(s) for name, s in splits.items()}
+    atomic_write_text(out_dir / "stats.json", json.dumps(printable, ensure_ascii=False, indent=2) + "\n")
+    plot(splits, out_dir / "stats.png")
+    return printable

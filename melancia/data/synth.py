@@ -28,7 +28,7 @@ from melancia.data.validate import validate_files, validate_records
 from melancia.providers.base import Provider, ProviderError
 
 PROMPT_VERSION = "synth-v1"
-SYNTHETIC = "synthetic"
+SYNTHETIC = schema.SYNTHETIC_SOURCE
 
 PARAPHRASE_PROMPT = """Reescreva a pergunta abaixo de {n} formas diferentes, em português do Brasil, como um \
 analista de e-commerce perguntaria (varie o tom: formal, informal, direto). Mantenha exatamente o mesmo \
