@@ -144,7 +144,9 @@ def model_dir(ref: str) -> str:
 
         kwargs = _hub_kwargs(source)
         model = AutoModelForCausalLM.from_pretrained(source.location, dtype=torch.float32, **kwargs)
-        model.config.quantization_config = None
+        # the GGUF tensors are dequantised to float on load: save them as plain float weights
+        model.hf_quantizer = None
+        model.is_quantized = False
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(tmp)
