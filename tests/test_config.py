@@ -2,11 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from melancia.config import ConfigError, DataConfig, load_config, to_dict
+from melancia.config import ConfigError, DataConfig, TrainConfig, load_config, to_dict
 from melancia.run import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG_TYPES = {"data": DataConfig, "run": RunConfig}
+CONFIG_TYPES = {"data": DataConfig, "run": RunConfig, "train": TrainConfig}
 
 
 def test_every_config_file_loads():
@@ -61,3 +61,8 @@ def test_missing_file_and_bad_override(tmp_path):
 
 def test_to_dict_is_plain():
     assert to_dict(DataConfig())["corpus_dir"] == "data/corpus"
+
+
+def test_an_override_that_is_not_yaml_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"override 'qa_paths=\[a\?b\]': the value is not valid YAML"):
+        load_config(DataConfig, overrides=["qa_paths=[a?b]"])

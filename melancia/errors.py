@@ -1,0 +1,17 @@
+"""Errors a user can act on, reported as one clear line (CLI exit 2, Job termination message)."""
+
+from __future__ import annotations
+
+
+class TrainingSetupError(RuntimeError):
+    """The requested model, method, device or resume point cannot be used; the message says why."""
+
+
+def user_error_types() -> tuple[type[Exception], ...]:
+    """Exception types whose message is meant for the user (no traceback needed)."""
+    from melancia.config import ConfigError
+    from melancia.data.io import DataError
+    from melancia.models.loading import ModelNotFoundError
+    from melancia.training.gguf_export import GGUFExportError
+
+    return ConfigError, DataError, ModelNotFoundError, TrainingSetupError, GGUFExportError
