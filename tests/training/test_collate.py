@@ -1,8 +1,15 @@
 import pytest
 import torch
 
-from melancia.training.collate import (IGNORE, NoTrainableLabelsError, block_causal_mask, encode_chat, pack,
-                                       pad_batch, plan_packs)
+from melancia.training.collate import (
+    IGNORE,
+    NoTrainableLabelsError,
+    block_causal_mask,
+    encode_chat,
+    pack,
+    pad_batch,
+    plan_packs,
+)
 
 CHAT = [{"role": "system", "content": "Você é a MelancIA."},
         {"role": "user", "content": "O que é ACOS?"},
