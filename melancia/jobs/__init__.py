@@ -1,0 +1,1 @@
+"""Entry points that Kubernetes Job containers run (``python -m melancia.jobs.<name>``)."""
