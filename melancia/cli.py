@@ -29,15 +29,13 @@ SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a c
 
 def user_errors(func: F) -> F:
     """Turn the errors a user can act on into one clear line and exit code 2 (no traceback)."""
-    from melancia.config import ConfigError
-    from melancia.data.io import DataError
-    from melancia.models.loading import ModelNotFoundError
+    from melancia.errors import user_error_types
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, DataError, ModelNotFoundError) as exc:
+        except user_error_types() as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
             raise typer.Exit(2) from None
 
@@ -68,6 +66,21 @@ def run(config: ConfigOption = Path("configs/run/local.yaml"), set_: SetOption =
     from melancia.run import RunConfig, run_local
 
     run_local(load_config(RunConfig, config, set_), allow_rejects=allow_rejects)
+
+
+# --------------------------------------------------------------------------- train
+
+
+@app.command()
+@user_errors
+def train(config: ConfigOption = Path("configs/train/smollm2-cpu.yaml"), set_: SetOption = None,
+          resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint of the run.")] = False) -> None:
+    """Fine-tune a chat model (LoRA/DoRA/QLoRA) on the splits; export adapter, merged model, GGUF, card."""
+    from melancia.config import TrainConfig, load_config
+    from melancia.training.report import print_training_summary
+    from melancia.training.trainer import train as run_training
+
+    print_training_summary(run_training(load_config(TrainConfig, config, set_), resume=resume, console=out), out)
 
 
 # --------------------------------------------------------------------------- data

@@ -6,26 +6,93 @@ makes in the cluster path.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
-from melancia.config import DataConfig
-from melancia.data.pipeline import DataSummary, build_datasets
+from melancia.config import ConfigError, DataConfig, TrainConfig
+from melancia.data.pipeline import build_datasets
 from melancia.data.report import print_summary
+
+Stage = typing.Literal["data", "train"]
+STAGES: tuple[Stage, ...] = typing.get_args(Stage)
+
+PLAN_QUESTIONS = ["O que é ACOS?", "Qual a diferença entre ACOS e ROAS?"]
+"""Questions from the plan asked to the base and the fine-tuned model at the end of a run."""
 
 
 @dataclass
 class RunConfig:
     """Configs of every stage of a local run."""
 
+    stages: list[Stage] = field(default_factory=lambda: list(STAGES))
+    """Stages to run, in pipeline order."""
     data: DataConfig = field(default_factory=DataConfig)
     """The data stage (see configs/data/default.yaml)."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """The training stage (see configs/train/smollm2-cpu.yaml)."""
+    compare_questions: list[str] = field(default_factory=lambda: list(PLAN_QUESTIONS))
+    """Asked to the base and the fine-tuned model (through llama.cpp) after training."""
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise ConfigError("stages: expected at least one of " + ", ".join(STAGES))
 
 
-def run_local(config: RunConfig, *, allow_rejects: bool = False, console: Console | None = None) -> DataSummary:
+def run_local(config: RunConfig, *, allow_rejects: bool = False, console: Console | None = None) -> None:
     console = console or Console()
-    console.rule("[bold]1. data: build, validate, dedupe, split")
-    summary = build_datasets(config.data, allow_rejects=allow_rejects)
-    print_summary(summary, console)
-    return summary
+    if "data" in config.stages:
+        console.rule("[bold]data: build, validate, dedupe, split")
+        summary = build_datasets(config.data, allow_rejects=allow_rejects)
+        print_summary(summary, console)
+        config.train.dataset_dir = config.train.dataset_dir or summary.out_dir
+    if "train" in config.stages:
+        from melancia.training.report import print_training_summary
+        from melancia.training.trainer import train
+
+        console.rule(f"[bold]train: LoRA on {config.train.base_model}")
+        result = train(config.train, console=console)
+        print_training_summary(result, console)
+        if result.exports is not None and result.exports.gguf is not None:
+            compare_answers(config.train.base_model, result.exports.gguf, config.train.export.gguf_type,
+                            config.compare_questions, config.train.system_prompt, console)
+
+
+def base_model_gguf(base_ref: str, file_type: str) -> Path | None:
+    """The unquantised base exported like the fine-tuned GGUF (same precision), so answers compare fairly."""
+    from melancia.models.loading import model_dir, resolve
+    from melancia.training.gguf_export import GGUFExportError, export_gguf
+
+    location = Path(model_dir(base_ref))
+    if not (location / "config.json").exists():
+        return None
+    target = location / f"base-{file_type}.gguf"
+    if not target.exists():
+        try:
+            export_gguf(location, target, file_type=file_type, reference_gguf=resolve(base_ref).gguf_path)
+        except GGUFExportError:
+            return None
+    return target
+
+
+def compare_answers(base_ref: str, tuned_gguf: Path, file_type: str, questions: list[str], system_prompt: str,
+                    console: Console) -> None:
+    """Print base and fine-tuned answers side by side (both GGUF, through llama.cpp)."""
+    from melancia.providers.llama_cpp import LlamaCppProvider
+
+    base_gguf = base_model_gguf(base_ref, file_type)
+    if base_gguf is None or not questions:
+        return
+    base, tuned = LlamaCppProvider(base_gguf, name="base"), LlamaCppProvider(tuned_gguf, name="fine-tuned")
+    table = Table(title="base vs fine-tuned (greedy, llama.cpp)", show_lines=True, title_justify="left")
+    table.add_column("question", ratio=1)
+    table.add_column("base", ratio=3)
+    table.add_column("fine-tuned", ratio=3)
+    for question in questions:
+        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": question}]
+        table.add_row(question, base.chat(messages, max_tokens=120).text.strip(),
+                      tuned.chat(messages, max_tokens=120).text.strip())
+    console.print(table)

@@ -13,10 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.integration
-def test_local_run_builds_the_bundled_datasets(melancia_home, monkeypatch):
+def test_local_run_builds_data_trains_and_compares_answers(melancia_home, monkeypatch):
     monkeypatch.chdir(REPO)
-    result = CliRunner().invoke(app, ["run", "--config", "configs/run/local.yaml"], env={"COLUMNS": "120"})
+    short = ["train.max_steps=2", "train.tokens_per_batch=1024", "train.eval_every=2", "train.eval_examples=4",
+             'compare_questions=["O que é ACOS?"]']
+    result = CliRunner().invoke(app, ["run", "--config", "configs/run/local.yaml", *(f"--set={s}" for s in short)],
+                                env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
+    run = melancia_home / "runs/smollm2-lora"
+    assert (run / "gguf/smollm2-lora.gguf").exists() and (run / "adapter/adapter_model.safetensors").exists()
+    assert "eval loss" in result.output and "base vs fine-tuned" in result.output and "O que é ACOS?" in result.output
     assert "Dataset summary" in result.output and "rejected rows: 0" in result.output
     out = melancia_home / "datasets"
     manifest = json.loads((out / "manifest.json").read_text())

@@ -18,7 +18,7 @@ from markdown_it import MarkdownIt
 from melancia.data.io import DataError, read_text_file
 
 DOCUMENT_SUFFIXES = (".md", ".markdown", ".html", ".htm", ".txt")
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
 
 
 @dataclass

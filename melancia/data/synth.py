@@ -20,7 +20,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from melancia.data import schema
-from melancia.data.build import top_sections, chat_record, slugify
+from melancia.data.build import chat_record, slugify, top_sections
 from melancia.data.dedupe import Duplicate, dedupe, remove_leaks
 from melancia.data.documents import Document
 from melancia.data.tokens import TokenCounter
