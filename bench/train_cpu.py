@@ -16,22 +16,19 @@ from __future__ import annotations
 import argparse
 import copy
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from melancia.config import PACKAGED_MODEL, DataConfig, TrainConfig  # noqa: E402
-from melancia.models.loading import load_tokenizer  # noqa: E402
-from melancia.settings import get_settings  # noqa: E402
-from melancia.training.batches import EncodedSplit, encode_split, make_batch, plan_steps  # noqa: E402
-from melancia.training.collate import pad_batch  # noqa: E402
-from melancia.training.loss import PackedLMLoss  # noqa: E402
-from melancia.training.model import add_adapters, choose_placement, load_base  # noqa: E402
+from melancia.config import PACKAGED_MODEL, DataConfig, TrainConfig
+from melancia.models.loading import load_tokenizer
+from melancia.settings import get_settings
+from melancia.training.batches import EncodedSplit, encode_split, make_batch, plan_steps
+from melancia.training.collate import pad_batch
+from melancia.training.loss import PackedLMLoss
+from melancia.training.model import add_adapters, choose_placement, load_base
 
 
 def training_split(tokenizer) -> EncodedSplit:

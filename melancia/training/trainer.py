@@ -375,6 +375,20 @@ def _finish(run: _Run, result: TrainResult, tracker: Any) -> None:
             result.registered_version = tracker.register(run.config.tracking.registered_model, "adapter",
                                                          description=f"{run.config.run_name}: base "
                                                                      f"{run.config.base_model}")
+    _write_run_info(run, result, tracker)
+
+
+def _write_run_info(run: _Run, result: TrainResult, tracker: Any) -> None:
+    """``run.json``: what later stages (evaluation, promotion) need to find this run."""
+    from melancia.data.io import atomic_write_text
+
+    info = {"run_name": run.config.run_name, "base_model": run.config.base_model,
+            "mlflow_run_id": result.state.mlflow_run_id, "tracking_uri": tracker.uri if tracker else None,
+            "experiment": run.config.tracking.experiment,
+            "registered_model": run.config.tracking.registered_model if result.registered_version else None,
+            "registered_version": result.registered_version,
+            "gguf": str(result.exports.gguf) if result.exports and result.exports.gguf else None}
+    atomic_write_text(run.output_dir / "run.json", json.dumps(info, indent=2))
 
 
 def _card_facts(run: _Run, result: TrainResult) -> CardFacts:

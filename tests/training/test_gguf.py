@@ -207,7 +207,7 @@ def _write_reference_gguf(path: Path, n_tokens: int) -> None:
 
 
 def _llama(path: Path):
-    llama_cpp = pytest.importorskip("llama_cpp")
+    import llama_cpp
     # logits_all keeps every position's logits in .scores; an F32 KV cache keeps llama.cpp's
     # attention in float32 like transformers (the default F16 cache costs about 1e-3).
     return llama_cpp.Llama(model_path=str(path), n_ctx=256, verbose=False, logits_all=True,

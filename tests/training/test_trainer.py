@@ -63,7 +63,7 @@ def test_training_lowers_eval_loss_and_exports_everything(tiny_model_dir, tiny_s
     assert result.state.step == 8 and result.state.best_eval_loss < result.first_eval_loss - 0.1
     for path in ("adapter/adapter_model.safetensors", "adapter/adapter_config.json", "adapter/tokenizer.json",
                  "adapter/README.md", "merged/model.safetensors", "gguf/tiny.gguf", "gguf/Modelfile",
-                 "README.md", "history.json", "best/adapter.pt"):
+                 "README.md", "history.json", "best/adapter.pt", "run.json"):
         assert (out / path).exists(), path
     card = (out / "README.md").read_text()
     assert str(tiny_model_dir) in card and f"{result.state.best_eval_loss:.4f}" in card
