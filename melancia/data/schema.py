@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal
 from typing import Any
 
 ROLES = ("system", "user", "assistant")
@@ -100,9 +101,9 @@ def _metadata_problems(metadata: Any) -> list[str]:
         if not isinstance(value, str) or not value.strip():
             found.append(f"metadata.{key}: expected a non-empty string, got {value!r}")
     must = metadata.get("must_include")
-    if must is not None:
-        if not isinstance(must, list) or not all(isinstance(t, str) and t.strip("| ") for t in must):
-            found.append("metadata.must_include: expected a list of non-empty strings (alternatives split by '|')")
+    well_formed = isinstance(must, list) and all(isinstance(t, str) and t.strip("| ") for t in must)
+    if must is not None and not well_formed:
+        found.append("metadata.must_include: expected a list of non-empty strings (alternatives split by '|')")
     return found
 
 
@@ -140,27 +141,117 @@ def source(record: dict[str, Any]) -> str:
     return record["metadata"]["source"]
 
 
+def _fold(text: str) -> str:
+    """``text`` case-folded, with accents removed (``"Ação"`` -> ``"acao"``)."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
 def normalise(text: str) -> str:
     """Case-, accent-, punctuation- and whitespace-insensitive form of ``text`` for comparisons."""
-    text = unicodedata.normalize("NFKD", text.casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = re.sub(r"[^\w%$]+", " ", text)
+    text = re.sub(r"[^\w%$]+", " ", _fold(text))
     return " ".join(text.split())
 
 
-def term_present(term: str, text: str) -> bool:
-    """Whether one ``must_include`` term (``a|b`` alternatives) occurs in ``text``.
+# --------------------------------------------------------------------------- term matching
+#
+# One implementation serves the data pipeline (every must_include term is in its reference answer)
+# and evaluation (which terms a model's answer contains). Text and term are both turned into
+# comparable tokens, then the term's tokens must appear consecutively in the text's tokens.
 
-    Case-, accent- and punctuation-insensitive; a term must start at a word boundary, and a term
-    ending in a digit must not continue with another digit (``20%`` is not in ``120%``, ``2`` is not
-    in ``25``), while a word stem may continue (``negativ`` matches ``negativar``).
+_CURRENCY = re.compile(r"(?:\b(?:r|us))?\$")
+_COMPARABLE_TOKEN = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+|%")
+_SEPARATOR = re.compile(r"[.,]")
+INFLECTIONS = ("s", "es", "a", "as", "o", "os", "e", "ar", "ado", "ada", "ados", "adas", "ando", "acao", "acoes")
+"""Endings a word of the text may add to a term's last word: plurals, gender, verb and noun forms
+(``negativ`` matches ``negativas`` and ``negativação``; ``ROAS`` does not match ``ROASX``)."""
+
+
+def comparable_tokens(text: str) -> list[str]:
+    """Tokens of ``text`` as term matching compares them.
+
+    Case and accents are folded, currency signs (``R$``, ``US$``, ``$``) and punctuation dropped,
+    ``%`` kept as its own token, letters and digits split apart (``5x`` is ``5 x``), and each number
+    written as its value (see :func:`number_tokens`): ``"R$ 1.000,00"`` -> ``["1000"]``.
     """
-    haystack = normalise(text)
-    for alternative in term.split("|"):
-        needle = normalise(alternative)
-        if not needle:
-            continue
-        tail = r"(?!\d)" if needle[-1].isdigit() else ""
-        if re.search(rf"(?<!\w){re.escape(needle)}{tail}", haystack):
+    tokens: list[str] = []
+    for match in _COMPARABLE_TOKEN.finditer(_CURRENCY.sub(" ", _fold(text))):
+        token = match.group()
+        tokens.extend(number_tokens(token) if token[0].isdigit() else [token])
+    return tokens
+
+
+def number_tokens(raw: str) -> list[str]:
+    """The value of a number written with ``.``/``,`` separators, in plain form (``"1000.5"``).
+
+    The rule, for Brazilian and English writing alike:
+
+    - both ``.`` and ``,`` present: the last one is the decimal mark, the other separates thousands
+      (``1.000,50`` and ``1,000.50`` are 1000.5);
+    - one separator, repeated: thousands (``1.000.000``);
+    - one separator, once, between 1-3 digits not starting with 0 and exactly 3 digits: thousands
+      (``1.500``, ``1,500`` and ``14.731`` are integers; Brazilian style, the way the data writes them);
+    - otherwise it is the decimal mark (``1,5``, ``1.5``, ``12,5``, ``0,250``, ``3.14159``).
+
+    Trailing zeros do not matter (``20,0`` is ``20``). Digits that fit none of these shapes (``1,2,3``,
+    ``1.00.0``) are read as separate integers. Signs are not part of the number.
+    """
+    groups = _SEPARATOR.split(raw)
+    separators = _SEPARATOR.findall(raw)
+    if not separators:
+        return [_plain(raw, "")]
+    if len(set(separators)) == 2:
+        decimal_mark_repeats = separators[-1] in separators[:-1]
+        if not decimal_mark_repeats and _thousands_groups(groups[:-1]):
+            return [_plain("".join(groups[:-1]), groups[-1])]
+    elif _thousands_groups(groups):
+        return [_plain("".join(groups), "")]
+    elif len(groups) == 2:
+        return [_plain(groups[0], groups[1])]
+    return [_plain(group, "") for group in groups]
+
+
+def _thousands_groups(groups: list[str]) -> bool:
+    head, *rest = groups
+    return 1 <= len(head) <= 3 and not head.startswith("0") and bool(rest) and all(len(g) == 3 for g in rest)
+
+
+def _plain(whole: str, fraction: str) -> str:
+    value = Decimal(f"{whole}.{fraction or '0'}").normalize()
+    return format(value, "f")
+
+
+def _same_word(found: str, wanted: str) -> bool:
+    if found == wanted:
+        return True
+    return wanted.isalpha() and found.startswith(wanted) and found[len(wanted):] in INFLECTIONS
+
+
+def tokens_contain(haystack: list[str], needle: list[str]) -> bool:
+    """Whether ``needle`` occurs as consecutive tokens of ``haystack`` (its last word may inflect)."""
+    if not needle:
+        return False
+    *head, last = needle
+    size = len(needle)
+    for start in range(len(haystack) - size + 1):
+        if haystack[start:start + size - 1] == head and _same_word(haystack[start + size - 1], last):
             return True
     return False
+
+
+def term_in_tokens(term: str, tokens: list[str]) -> bool:
+    """:func:`term_present` against text already split by :func:`comparable_tokens`."""
+    return any(tokens_contain(tokens, comparable_tokens(alternative)) for alternative in term.split("|"))
+
+
+def term_present(term: str, text: str) -> bool:
+    """Whether one ``must_include`` term (``a|b`` alternatives, any one suffices) occurs in ``text``.
+
+    Case-, accent- and punctuation-insensitive, on whole tokens: a term never matches inside a longer
+    word or number (``20%`` is not in ``120%``, ``2`` is not in ``25``, ``ROAS`` is not in ``ROASX``)
+    except that its last word may take an ending from :data:`INFLECTIONS` (``negativ`` matches
+    ``negativar``). Numbers compare by value across Brazilian and English writing (``1.000`` = ``1000``
+    = ``1,000``; ``12,5`` = ``12.5``; ``R$ 1.000,00`` = ``R$1000``; ``20%`` = ``20 %`` = ``20,0%``),
+    with the separator rule of :func:`number_tokens`. An empty term matches nothing.
+    """
+    return term_in_tokens(term, comparable_tokens(text))
