@@ -83,6 +83,44 @@ def train(config: ConfigOption = Path("configs/train/smollm2-cpu.yaml"), set_: S
     print_training_summary(run_training(load_config(TrainConfig, config, set_), resume=resume, console=out), out)
 
 
+# --------------------------------------------------------------------------- eval
+
+
+@app.command("eval")
+@user_errors
+def eval_(model: Annotated[str, typer.Option(help="Candidate: .gguf, training run folder, BASE+ADAPTER, HF folder or id.")],
+          baseline: Annotated[str | None, typer.Option(help="Model to compare with (same forms as --model).")] = None,
+          dataset: Annotated[Path | None, typer.Option(help="ChatML JSONL; default MELANCIA_HOME/datasets/heldout.jsonl.")] = None,
+          config: ConfigOption = Path("configs/eval/default.yaml"), set_: SetOption = None,
+          out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder; default MELANCIA_HOME/reports/eval-<time>.")] = None) -> None:
+    """Evaluate a candidate (and a baseline) side by side; exit 1 when the gate fails."""
+    from melancia.config import EvalConfig, load_config
+    from melancia.evaluation.pipeline import run_evaluation
+
+    overrides = [*(set_ or []), *([f"dataset={dataset}"] if dataset else [])]
+    outcome = run_evaluation(load_config(EvalConfig, config, overrides), model, baseline, out_dir=out_dir, console=out)
+    if outcome.verdict == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def promote(version: Annotated[str | None, typer.Option(help="Registered model version to promote.")] = None,
+            run: Annotated[Path | None, typer.Option(help="Training run folder (its run.json names the version).")] = None,
+            model_name: Annotated[str, typer.Option(help="Registered model name.")] = "melancia-assistant",
+            alias: Annotated[str, typer.Option(help="Registry alias to move.")] = "champion") -> None:
+    """Point the registry alias (champion) at a version whose evaluation passed the gate."""
+    from melancia.evaluation.promotion import PromotionError, candidate_run_info, promote as promote_version
+
+    if run is not None:
+        info = candidate_run_info(str(run))
+        version, model_name = info.get("registered_version"), info.get("registered_model") or model_name
+    if version is None:
+        raise PromotionError("name the version: --version N, or --run FOLDER of a registered training run")
+    previous = promote_version(model_name, str(version), alias=alias)
+    out.print(f"{model_name}: {alias} -> version {version}" + (f" (was {previous})" if previous else ""))
+
+
 # --------------------------------------------------------------------------- data
 
 

@@ -11,7 +11,8 @@ def user_error_types() -> tuple[type[Exception], ...]:
     """Exception types whose message is meant for the user (no traceback needed)."""
     from melancia.config import ConfigError
     from melancia.data.io import DataError
+    from melancia.evaluation.promotion import PromotionError
     from melancia.models.loading import ModelNotFoundError
     from melancia.training.gguf_export import GGUFExportError
 
-    return ConfigError, DataError, ModelNotFoundError, TrainingSetupError, GGUFExportError
+    return ConfigError, DataError, ModelNotFoundError, TrainingSetupError, GGUFExportError, PromotionError

@@ -13,11 +13,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from melancia.config import ConfigError, DataConfig, TrainConfig
+from melancia.config import ConfigError, DataConfig, EvalConfig, TrainConfig
 from melancia.data.pipeline import build_datasets
 from melancia.data.report import print_summary
 
-Stage = typing.Literal["data", "train"]
+Stage = typing.Literal["data", "train", "eval"]
 STAGES: tuple[Stage, ...] = typing.get_args(Stage)
 
 PLAN_QUESTIONS = ["O que é ACOS?", "Qual a diferença entre ACOS e ROAS?"]
@@ -34,6 +34,8 @@ class RunConfig:
     """The data stage (see configs/data/default.yaml)."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """The training stage (see configs/train/smollm2-cpu.yaml)."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """The evaluation stage: fine-tuned vs base on the held-out split (see configs/eval/default.yaml)."""
     compare_questions: list[str] = field(default_factory=lambda: list(PLAN_QUESTIONS))
     """Asked to the base and the fine-tuned model (through llama.cpp) after training."""
 
@@ -59,29 +61,21 @@ def run_local(config: RunConfig, *, allow_rejects: bool = False, console: Consol
         if result.exports is not None and result.exports.gguf is not None:
             compare_answers(config.train.base_model, result.exports.gguf, config.train.export.gguf_type,
                             config.compare_questions, config.train.system_prompt, console)
+    if "eval" in config.stages:
+        from melancia.evaluation.pipeline import run_evaluation
+        from melancia.training.trainer import output_dir_for
 
-
-def base_model_gguf(base_ref: str, file_type: str) -> Path | None:
-    """The unquantised base exported like the fine-tuned GGUF (same precision), so answers compare fairly."""
-    from melancia.models.loading import model_dir, resolve
-    from melancia.training.gguf_export import GGUFExportError, export_gguf
-
-    location = Path(model_dir(base_ref))
-    if not (location / "config.json").exists():
-        return None
-    target = location / f"base-{file_type}.gguf"
-    if not target.exists():
-        try:
-            export_gguf(location, target, file_type=file_type, reference_gguf=resolve(base_ref).gguf_path)
-        except GGUFExportError:
-            return None
-    return target
+        console.rule("[bold]eval: fine-tuned vs base on the held-out split, and the gate")
+        if config.eval.dataset is None and config.train.dataset_dir is not None:
+            config.eval.dataset = Path(config.train.dataset_dir) / "heldout.jsonl"
+        run_evaluation(config.eval, str(output_dir_for(config.train)), config.train.base_model, console=console)
 
 
 def compare_answers(base_ref: str, tuned_gguf: Path, file_type: str, questions: list[str], system_prompt: str,
                     console: Console) -> None:
     """Print base and fine-tuned answers side by side (both GGUF, through llama.cpp)."""
     from melancia.providers.llama_cpp import LlamaCppProvider
+    from melancia.training.export import base_model_gguf
 
     base_gguf = base_model_gguf(base_ref, file_type)
     if base_gguf is None or not questions:

@@ -2,11 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from melancia.config import ConfigError, DataConfig, TrainConfig, load_config, to_dict
+from melancia.config import ConfigError, DataConfig, EvalConfig, TrainConfig, load_config, to_dict
 from melancia.run import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG_TYPES = {"data": DataConfig, "run": RunConfig, "train": TrainConfig}
+CONFIG_TYPES = {"data": DataConfig, "eval": EvalConfig, "run": RunConfig, "train": TrainConfig}
 
 
 def test_every_config_file_loads():

@@ -15,7 +15,7 @@ import torch
 
 from melancia.config import TrainConfig
 from melancia.models.loading import model_dir, resolve
-from melancia.training.gguf_export import export_gguf, write_modelfile
+from melancia.training.gguf_export import GGUFExportError, export_gguf, write_modelfile
 
 
 @dataclass
@@ -62,3 +62,17 @@ def export_all(config: TrainConfig, model: Any, tokenizer: Any, out_dir: Path) -
                                             system_prompt=config.system_prompt,
                                             out_path=exports.gguf.parent / "Modelfile")
     return exports
+
+
+def base_model_gguf(base_ref: str, file_type: str) -> Path | None:
+    """The unquantised base exported like the fine-tuned GGUF (same precision), so answers compare fairly."""
+    location = Path(model_dir(base_ref))
+    if not (location / "config.json").exists():
+        return None
+    target = location / f"base-{file_type}.gguf"
+    if not target.exists():
+        try:
+            export_gguf(location, target, file_type=file_type, reference_gguf=resolve(base_ref).gguf_path)
+        except GGUFExportError:
+            return None
+    return target

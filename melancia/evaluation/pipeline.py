@@ -1,0 +1,72 @@
+"""One evaluation from start to verdict: evaluate, write the reports, print, record in MLflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from melancia.config import EvalConfig
+from melancia.evaluation.promotion import record_evaluation, verdict
+from melancia.evaluation.report import write_reports
+from melancia.evaluation.runner import COMPARED_METRICS, evaluate
+from melancia.settings import get_settings
+
+
+@dataclass
+class EvalOutcome:
+    report: dict[str, Any]
+    files: dict[str, Path]
+    verdict: str  # passed | failed | none
+    eval_run_id: str
+
+
+def run_evaluation(config: EvalConfig, candidate: str, baseline: str | None = None, *, out_dir: Path | None = None,
+                   console: Console | None = None) -> EvalOutcome:
+    console = console or Console()
+    report = evaluate(config, candidate, baseline, console=console)
+    out_dir = out_dir or get_settings().paths.reports / f"eval-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    files = write_reports(report, out_dir)
+    print_comparison(report, console)
+    run_id = record_evaluation(report, files, config, candidate)
+    console.print(f"reports: {files['md']} {files['html']}")
+    return EvalOutcome(report, files, verdict(report), run_id)
+
+
+def print_comparison(report: dict[str, Any], console: Console) -> None:
+    """The side-by-side metric table and the gate's verdict."""
+    models = report["models"]
+    table = Table(title=f"evaluation on {report['dataset']['examples']} examples", title_justify="left")
+    table.add_column("metric")
+    for name in models:
+        table.add_column(name, justify="right")
+    if report.get("baseline"):
+        table.add_column("delta", justify="right")
+    for metric in COMPARED_METRICS:
+        values = [models[name].get(metric) for name in models]
+        if all(v is None for v in values):
+            continue
+        row = [metric, *(_fmt(v) for v in values)]
+        if report.get("baseline"):
+            row.append(_fmt(report["comparison"][metric]["delta"], signed=True))
+        table.add_row(*row)
+    console.print(table)
+    gate = report.get("gate")
+    if gate is None:
+        console.print("gate: none configured")
+        return
+    for check in gate["checks"]:
+        mark = "[green]pass[/]" if check["passed"] else "[red]FAIL[/]"
+        signed = " - baseline" in check["rule"]
+        console.print(f"  {mark} {check['rule']} (value {_fmt(check['value'], signed=signed)})")
+    console.print("gate: [bold green]PASSED" if gate["passed"] else "gate: [bold red]FAILED")
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"

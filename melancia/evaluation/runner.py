@@ -1,0 +1,182 @@
+"""Evaluate a candidate (and a baseline) on the same examples with the same generation settings.
+
+For every example the last assistant turn is the reference and everything before it the prompt.
+Each model answers every prompt (greedy by default, seeded when sampling), then the answers are
+scored: ROUGE-L, semantic similarity and BERTScore (packaged MiniLM), fact coverage of
+``metadata.must_include``, perplexity of the reference, latency and tokens/s, and optionally an
+LLM judge. Results are aggregated overall and per category, compared, gated, written as
+``report.json`` / ``report.md`` / ``report.html`` and logged to MLflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from melancia.config import EvalConfig
+from melancia.data.io import DataError, load_examples
+from melancia.evaluation import metrics
+from melancia.evaluation.gate import apply_gate, require_baseline_for_deltas
+from melancia.evaluation.models import EvaluatedModel, open_model
+from melancia.settings import get_settings
+
+QUALITY_METRICS = ("rougeL", "semantic_similarity", "bertscore_f1", "fact_coverage", "perplexity", "judge_score")
+COMPARED_METRICS = (*QUALITY_METRICS, "latency_p50_s", "latency_p95_s", "tokens_per_s")
+
+
+@dataclass
+class EvalExample:
+    id: str
+    category: str
+    prompt: list[dict[str, str]]
+    reference: str
+    must_include: list[str]
+
+    @property
+    def question(self) -> str:
+        return next(m["content"] for m in reversed(self.prompt) if m["role"] == "user")
+
+
+def load_eval_examples(path: Path, max_examples: int | None = None) -> list[EvalExample]:
+    """Examples of a ChatML JSONL file; each must end with an assistant turn (the reference)."""
+    if not path.exists():
+        raise DataError(f"{path}: evaluation dataset not found (build it with melancia data build, or pass --dataset)")
+    examples = []
+    for number, record in enumerate(load_examples(path), start=1):
+        messages = record.get("messages") or []
+        if not messages or messages[-1].get("role") != "assistant":
+            raise DataError(f"{path}:{number}: field 'messages': expected a conversation ending with an "
+                            "assistant turn (the reference answer)")
+        meta = record.get("metadata") or {}
+        examples.append(EvalExample(str(record.get("id", number)), str(meta.get("category", "geral")),
+                                    messages[:-1], messages[-1]["content"], list(meta.get("must_include") or [])))
+    if not examples:
+        raise DataError(f"{path}: no examples")
+    return examples[:max_examples] if max_examples else examples
+
+
+def dataset_path(config: EvalConfig) -> Path:
+    return Path(config.dataset) if config.dataset else get_settings().paths.datasets / "heldout.jsonl"
+
+
+def evaluate(config: EvalConfig, candidate: str, baseline: str | None = None, *,
+             console: Console | None = None) -> dict[str, Any]:
+    """The report dict (schema in :mod:`melancia.evaluation.report`) of ``candidate`` vs ``baseline``."""
+    console = console or Console()
+    require_baseline_for_deltas(config.gate, baseline is not None)
+    path = dataset_path(config)
+    examples = load_eval_examples(path, config.max_examples)
+    refs = {"candidate": candidate, **({"baseline": baseline} if baseline else {})}
+    judge = _judge(config)
+    embedder = metrics.Embedder() if config.semantic else None
+    models = {}
+    for name, ref in refs.items():
+        model = open_model(ref, gguf_type=config.gguf_type)
+        rows = _answer_all(model, name, examples, config, console)
+        _score(rows, examples, embedder, judge)
+        models[name] = {"ref": model.ref, "kind": model.kind, **summarise(rows), "examples": rows}
+    comparison = _compare(models) if baseline else {}
+    return {
+        "schema_version": 1, "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "dataset": {"path": str(path), "examples": len(examples), "sha256": _sha256(path)},
+        "generation": {"max_tokens": config.max_tokens, "temperature": config.temperature,
+                       "seed": config.seed if config.temperature > 0 else None},
+        "models": models, "candidate": "candidate", "baseline": "baseline" if baseline else None,
+        "comparison": comparison,
+        "gate": apply_gate(config.gate, models["candidate"], models.get("baseline")),
+        "retrieval": None,
+    }
+
+
+def _answer_all(model: EvaluatedModel, name: str, examples: list[EvalExample], config: EvalConfig,
+                console: Console) -> list[dict[str, Any]]:
+    rows = []
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task(f"{name}: answering", total=len(examples))
+        for example in examples:
+            generated = model.generate(example.prompt, max_tokens=config.max_tokens, temperature=config.temperature,
+                                       seed=config.seed)
+            logprobs = model.reference_logprobs(example.prompt, example.reference) if config.perplexity else []
+            rows.append({"id": example.id, "category": example.category, "question": example.question,
+                         "reference": example.reference, "answer": generated.text.strip(),
+                         "latency_s": generated.seconds, "output_tokens": generated.output_tokens,
+                         "perplexity": metrics.perplexity(logprobs) if logprobs else None})
+            progress.advance(task)
+    if not console.is_terminal:
+        console.print(f"{name}: answered {len(rows)} examples with {model.ref}")
+    return rows
+
+
+def _score(rows: list[dict[str, Any]], examples: list[EvalExample], embedder: Any, judge: Any) -> None:
+    answers, references = [r["answer"] for r in rows], [r["reference"] for r in rows]
+    similarity = embedder.semantic_similarity(answers, references) if embedder else [None] * len(rows)
+    bertscore = embedder.bertscore(answers, references) if embedder else [None] * len(rows)
+    for row, example, sim, bert in zip(rows, examples, similarity, bertscore):
+        coverage, missing = metrics.fact_coverage(row["answer"], example.must_include)
+        row.update({"rougeL": metrics.rouge_l(row["answer"], row["reference"]), "semantic_similarity": sim,
+                    "bertscore_f1": bert[2] if bert else None,
+                    "fact_coverage": coverage if metrics.has_facts(example.must_include) else None,
+                    "missing_terms": missing, "judge_score": judge(row) if judge else None})
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregates over all rows and per category."""
+    latencies = [r["latency_s"] for r in rows]
+    tokens, seconds = sum(r["output_tokens"] for r in rows), sum(latencies)
+    overall = {m: metrics.aggregate([r[m] for r in rows]) for m in QUALITY_METRICS}
+    overall.update({"latency_p50_s": metrics.percentile(latencies, 50), "latency_p95_s": metrics.percentile(latencies, 95),
+                    "tokens_per_s": tokens / seconds if seconds else None})
+    categories = sorted({r["category"] for r in rows})
+    overall["per_category"] = {
+        c: {"examples": sum(r["category"] == c for r in rows),
+            **{m: metrics.aggregate([r[m] for r in rows if r["category"] == c]) for m in QUALITY_METRICS}}
+        for c in categories}
+    return overall
+
+
+def _compare(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    candidate, baseline = models["candidate"], models["baseline"]
+    out = {}
+    for metric in COMPARED_METRICS:
+        a, b = candidate.get(metric), baseline.get(metric)
+        out[metric] = {"candidate": a, "baseline": b, "delta": a - b if a is not None and b is not None else None}
+    return out
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- LLM judge
+
+SCORE = re.compile(r"NOTA:\s*([1-5])")
+JUDGE_PROMPT = Path(__file__).parent / "prompts" / "judge_v1.md"
+
+
+def _judge(config: EvalConfig) -> Any:
+    """A function row -> score 1..5 (None when the judge's reply has no score), or None without a judge."""
+    settings = config.judge
+    if not settings.base_url:
+        return None
+    from melancia.providers.openai_compat import OpenAICompatibleProvider
+
+    template = (Path(settings.prompt) if settings.prompt else JUDGE_PROMPT).read_text(encoding="utf-8")
+    provider = OpenAICompatibleProvider(base_url=settings.base_url, model=settings.model, name="judge",
+                                        api_key_env=settings.api_key_env)
+
+    def score(row: dict[str, Any]) -> float | None:
+        prompt = template.format(question=row["question"], reference=row["reference"], answer=row["answer"])
+        reply = provider.chat([{"role": "user", "content": prompt}], max_tokens=16, temperature=0.0)
+        found = SCORE.search(reply.text)
+        return float(found.group(1)) if found else None
+
+    return score
