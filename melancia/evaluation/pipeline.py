@@ -46,13 +46,17 @@ def print_comparison(report: dict[str, Any], console: Console) -> None:
         table.add_column(name, justify="right")
     if report.get("baseline"):
         table.add_column("delta", justify="right")
+        table.add_column("delta 95% CI", justify="right")
     for metric in COMPARED_METRICS:
         values = [models[name].get(metric) for name in models]
         if all(v is None for v in values):
             continue
         row = [metric, *(_fmt(v) for v in values)]
         if report.get("baseline"):
-            row.append(_fmt(report["comparison"][metric]["delta"], signed=True))
+            compared = report["comparison"][metric]
+            interval = compared.get("delta_ci95")
+            row += [_fmt(compared["delta"], signed=True),
+                    f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else ""]
         table.add_row(*row)
     console.print(table)
     gate = report.get("gate")

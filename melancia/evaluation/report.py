@@ -24,7 +24,8 @@ runner and the operator reading the files::
         }
       },
       "candidate": "<name>", "baseline": "<name>" | None,
-      "comparison": {"<metric>": {"candidate": float, "baseline": float, "delta": float}},  # {} without baseline
+      "comparison": {"<metric>": {"candidate": float, "baseline": float, "delta": float,
+                                  "delta_ci95": [low, high] | None}},  # quality metrics; {} without baseline
       "gate": {"passed": bool, "checks": [{"metric": str, "rule": str, "value": float, "threshold": float,
                                            "passed": bool}]},    # or None when no gate is configured
       "retrieval": None | {"k": int, "queries": int, "recall_at_k": float, "mrr": float,
@@ -272,8 +273,14 @@ def metrics_section(doc: Document, report: dict[str, Any]) -> None:
         doc.add(Table(["metric", candidate], rows))
         return
     rows = [[metric, fmt(models[candidate].get(metric)), fmt(models[baseline].get(metric)),
-             fmt_delta(metric_delta(report, metric))] for metric in SUMMARY_METRICS]
-    doc.add(Table(["metric", f"{candidate} (candidate)", f"{baseline} (baseline)", "delta"], rows))
+             fmt_delta(metric_delta(report, metric)), delta_interval(report, metric)] for metric in SUMMARY_METRICS]
+    doc.add(Table(["metric", f"{candidate} (candidate)", f"{baseline} (baseline)", "delta",
+                   "delta 95% CI (paired bootstrap)"], rows))
+
+
+def delta_interval(report: dict[str, Any], metric: str) -> str:
+    interval = ((report.get("comparison") or {}).get(metric) or {}).get("delta_ci95")
+    return f"[{fmt_delta(interval[0])}, {fmt_delta(interval[1])}]" if interval else "n/a"
 
 
 def category_section(doc: Document, report: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ LLM judge. Results are aggregated overall and per category, compared, gated, wri
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -143,13 +144,33 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return overall
 
 
-def _compare(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+def _compare(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     candidate, baseline = models["candidate"], models["baseline"]
     out = {}
     for metric in COMPARED_METRICS:
         a, b = candidate.get(metric), baseline.get(metric)
         out[metric] = {"candidate": a, "baseline": b, "delta": a - b if a is not None and b is not None else None}
+        if metric in QUALITY_METRICS:
+            out[metric]["delta_ci95"] = paired_bootstrap_ci(
+                [r[metric] for r in candidate["examples"]], [r[metric] for r in baseline["examples"]])
     return out
+
+
+def paired_bootstrap_ci(candidate: list[float | None], baseline: list[float | None], *, resamples: int = 2000,
+                        seed: int = 0) -> list[float] | None:
+    """95% interval of the mean per-example difference, resampling examples (the noise of the test set).
+
+    An interval that excludes 0 means the difference is larger than what the choice of examples
+    alone would produce.
+    """
+    pairs = [(a, b) for a, b in zip(candidate, baseline) if a is not None and b is not None]
+    if len(pairs) < 2:
+        return None
+    differences = [a - b for a, b in pairs]
+    rng = random.Random(seed)
+    n = len(differences)
+    means = sorted(sum(differences[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    return [means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]]
 
 
 def _sha256(path: Path) -> str:

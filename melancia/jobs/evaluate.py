@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from melancia.jobs.train import TERMINATION_LOG
+from melancia.jobs import write_termination_log
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,12 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def emit(result: dict[str, Any]) -> None:
     line = json.dumps(result, ensure_ascii=False)
     print(line, flush=True)
-    log = Path(os.environ.get("MELANCIA_TERMINATION_LOG", TERMINATION_LOG))
-    if log.exists():
-        try:
-            log.write_text(line + "\n", encoding="utf-8")
-        except OSError:
-            pass
+    write_termination_log(line)
 
 
 def main(argv: list[str] | None = None) -> int:

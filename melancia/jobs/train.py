@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-TERMINATION_LOG = "/dev/termination-log"
+from melancia.jobs import write_termination_log
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,12 +55,7 @@ def report_failure(exc: BaseException) -> str:
     else:
         reason = f"{type(exc).__name__}: {exc}"
     reason = " ".join(reason.split())[:1000]
-    log = Path(os.environ.get("MELANCIA_TERMINATION_LOG", TERMINATION_LOG))
-    if log.exists():
-        try:
-            log.write_text(reason + "\n", encoding="utf-8")
-        except OSError:
-            pass
+    write_termination_log(reason)
     return reason
 
 

@@ -20,7 +20,7 @@ import torch
 
 from melancia.data.io import DataError, load_examples
 from melancia.training.attention import cu_seq_lens
-from melancia.training.collate import IGNORE, EncodedChat, encode_chat, pack, plan_packs
+from melancia.training.collate import IGNORE, EncodedChat, encode_chat, first_fit, pack, plan_packs
 
 
 @dataclass
@@ -100,18 +100,7 @@ def first_fit_packs(lengths: list[int], max_tokens: int, seed: int) -> list[list
     """Shuffle with ``seed`` then pack first-fit: rows differ per epoch yet stay nearly full."""
     order = list(range(len(lengths)))
     random.Random(seed).shuffle(order)
-    packs: list[list[int]] = []
-    room: list[int] = []
-    for index in order:
-        for p, free in enumerate(room):
-            if lengths[index] <= free:
-                packs[p].append(index)
-                room[p] -= lengths[index]
-                break
-        else:
-            packs.append([index])
-            room.append(max_tokens - lengths[index])
-    return packs
+    return first_fit(order, lengths, max_tokens)
 
 
 @dataclass

@@ -105,6 +105,11 @@ def plan_packs(lengths: list[int], max_tokens: int) -> list[list[int]]:
     An example longer than ``max_tokens`` gets a pack of its own (callers truncate before).
     """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [sorted(p) for p in first_fit(order, lengths, max_tokens)]
+
+
+def first_fit(order: list[int], lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Put each index, in ``order``, into the first pack with room for it (a new pack if none)."""
     packs: list[list[int]] = []
     room: list[int] = []
     for index in order:
@@ -116,7 +121,7 @@ def plan_packs(lengths: list[int], max_tokens: int) -> list[list[int]]:
         else:
             packs.append([index])
             room.append(max_tokens - lengths[index])
-    return [sorted(p) for p in packs]
+    return packs
 
 
 def pack(examples: list[EncodedChat]) -> dict[str, torch.Tensor]:

@@ -39,3 +39,13 @@ def test_gate_config_errors_name_the_check(tmp_path):
         load_config(EvalConfig, path)
     with pytest.raises(ConfigError, match="at least one of min, max"):
         load_config(EvalConfig, overrides=["gate=[{metric: rougeL}]"])
+
+
+def test_paired_bootstrap_interval_separates_a_real_gain_from_noise():
+    from melancia.evaluation.runner import paired_bootstrap_ci
+
+    gain = paired_bootstrap_ci([0.5 + 0.01 * (i % 3) for i in range(40)], [0.3 + 0.01 * (i % 5) for i in range(40)])
+    assert 0.15 < gain[0] < gain[1] < 0.25
+    noise = paired_bootstrap_ci([0.4, 0.6] * 20, [0.6, 0.4] * 20)
+    assert noise[0] < 0 < noise[1]
+    assert paired_bootstrap_ci([0.1, None], [0.2, 0.3]) is None
