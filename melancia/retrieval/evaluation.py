@@ -1,0 +1,89 @@
+"""Retrieval quality on a labelled query set: recall@k and MRR for dense, BM25 and hybrid search.
+
+Labels are document ids (corpus file stems). A query's recall@k is the share of its relevant
+documents found among the documents of the top-k chunks; its reciprocal rank is 1 / the rank of the
+first chunk from a relevant document (0 when none is in the top k).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from melancia.data.io import DataError, load_examples
+from melancia.retrieval.index import KnowledgeIndex, Mode
+
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+
+
+@dataclass
+class LabelledQuery:
+    id: str
+    query: str
+    relevant: list[str]
+    category: str | None = None
+
+
+def load_queries(path: Path) -> list[LabelledQuery]:
+    queries = []
+    for number, record in enumerate(load_examples(path), start=1):
+        if not isinstance(record.get("query"), str) or not record.get("relevant"):
+            raise DataError(f"{path}:{number}: expected fields 'query' (text) and 'relevant' (document ids)")
+        queries.append(LabelledQuery(str(record.get("id", number)), record["query"], list(record["relevant"]),
+                                     record.get("category")))
+    if not queries:
+        raise DataError(f"{path}: no queries")
+    return queries
+
+
+def score_ranking(retrieved_docs: list[str], relevant: list[str]) -> tuple[float, float, int | None]:
+    """(recall, reciprocal rank, rank of the first relevant chunk) of one ranked list of doc ids."""
+    found = set(retrieved_docs) & set(relevant)
+    rank = next((i for i, doc in enumerate(retrieved_docs, start=1) if doc in relevant), None)
+    return len(found) / len(set(relevant)), (1.0 / rank if rank else 0.0), rank
+
+
+def evaluate_retrieval(index: KnowledgeIndex, queries: list[LabelledQuery], k: int = 5) -> dict[str, Any]:
+    """Per mode: mean recall@k and MRR, with per-query detail (the report's ``retrieval`` section)."""
+    modes = {}
+    for mode in MODES:
+        rows = []
+        for query in queries:
+            docs = [hit.doc_id for hit in index.query(query.query, k, mode=mode)]
+            recall, reciprocal, rank = score_ranking(docs, query.relevant)
+            rows.append({"id": query.id, "query": query.query, "expected": query.relevant, "retrieved": docs,
+                         "rank": rank, "recall": recall, "reciprocal_rank": reciprocal})
+        modes[mode] = {"recall_at_k": sum(r["recall"] for r in rows) / len(rows),
+                       "mrr": sum(r["reciprocal_rank"] for r in rows) / len(rows), "per_query": rows}
+    best = modes["hybrid"]
+    return {"k": k, "queries": len(queries), "recall_at_k": best["recall_at_k"], "mrr": best["mrr"],
+            "modes": {m: {"recall_at_k": v["recall_at_k"], "mrr": v["mrr"]} for m, v in modes.items()},
+            "per_query": [r for r in best["per_query"] if r["recall"] < 1.0],
+            "per_mode_queries": {m: v["per_query"] for m, v in modes.items()}}
+
+
+def retrieval_markdown(result: dict[str, Any]) -> str:
+    """A short report: recall@k and MRR per mode, then the queries hybrid search did not fully answer."""
+    k = result["k"]
+    lines = [f"# Retrieval evaluation ({result['queries']} queries, k={k})", "",
+             f"| mode | recall@{k} | MRR |", "|---|---|---|"]
+    lines += [f"| {mode} | {row['recall_at_k']:.3f} | {row['mrr']:.3f} |" for mode, row in result["modes"].items()]
+    misses = result["per_query"]
+    lines += ["", f"## Hybrid misses ({len(misses)})", ""]
+    lines += [f"- {m['id']} `{m['query']}`: expected {', '.join(m['expected'])}; got "
+              f"{', '.join(dict.fromkeys(m['retrieved'])) or 'nothing'}" for m in misses]
+    return "\n".join(lines) + "\n"
+
+
+def write_retrieval_report(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    import json
+
+    from melancia.data.io import atomic_write_text
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"json": out_dir / "retrieval.json", "md": out_dir / "retrieval.md"}
+    atomic_write_text(files["md"], retrieval_markdown(result))
+    atomic_write_text(files["json"], json.dumps({"schema_version": 1, "retrieval": result}, indent=1,
+                                                ensure_ascii=False))
+    return files

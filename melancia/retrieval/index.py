@@ -1,0 +1,349 @@
+"""The knowledge index: dense (ChromaDB + MiniLM) and lexical (BM25, Portuguese) retrieval, fused.
+
+Layout of an index folder (``MELANCIA_HOME/index`` by default)::
+
+    manifest.json        documents (content hash, chunk ids), current lexical generation, settings
+    lexical-<n>/         BM25 (bm25s) over the chunks of generation n, with chunks.jsonl
+    chroma/              the embedded Chroma database (absent when a Chroma server URL is used)
+    .lock                held by the one writer allowed at a time
+
+Updates are incremental: a document whose content hash is unchanged is skipped, a changed one has
+its chunks replaced, a deleted one is removed. The lexical index is rebuilt into a new generation
+folder and the manifest is switched atomically, so readers always see a complete index. A missing
+or damaged index is reported with the command that fixes it, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from melancia.data.io import atomic_write_text
+from melancia.retrieval.chunking import Chunk, chunk_file, content_hash, document_paths
+from melancia.settings import get_settings
+
+Mode = Literal["hybrid", "dense", "bm25"]
+COLLECTION = "melancia-knowledge"
+RRF_K = 60
+DENSE_WEIGHT = 0.2
+"""Weight of the dense ranking in the fusion (BM25 weighs 1): the packaged MiniLM is trained on English,
+so on Portuguese it is the weaker signal; measured on data/retrieval/queries.jsonl (README)."""
+MANIFEST_VERSION = 1
+
+
+class IndexNotFoundError(RuntimeError):
+    """There is no usable index; the message names the command that builds one."""
+
+
+class IndexDamagedError(IndexNotFoundError):
+    """Index files exist but cannot be read."""
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk, ready to be cited."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    heading: str
+    category: str
+    source: str
+    text: str
+    score: float
+    rank: int
+
+    @property
+    def citation(self) -> str:
+        return f"{self.title} > {self.heading}" if self.heading and self.heading != self.title else self.title
+
+
+@dataclass
+class UpdateSummary:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    chunks: int = 0
+
+
+def _fold(text: str) -> str:
+    """Lowercase without accents: "Incrementalidade", "incrementalidade" and "incrementalídade" meet."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class KnowledgeIndex:
+    """Build, update and query the index in ``directory`` (dense part embedded or on a Chroma server)."""
+
+    def __init__(self, directory: Path | None = None, *, chroma_url: str | None = None,
+                 collection: str = COLLECTION, max_words: int = 160, overlap_words: int = 30,
+                 dense_weight: float = DENSE_WEIGHT) -> None:
+        self.directory = Path(directory or get_settings().paths.index)
+        self.chroma_url = chroma_url
+        self.collection_name = collection
+        self.max_words, self.overlap_words = max_words, overlap_words
+        self.dense_weight = dense_weight
+        self._lexical: tuple[int, Any, list[Chunk]] | None = None
+
+    # ------------------------------------------------------------------ writing
+
+    def build(self, docs_dir: Path) -> UpdateSummary:
+        """Index ``docs_dir`` from scratch."""
+        with self._writer():
+            self._drop_collection()
+            for stale in self.directory.glob("lexical-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            (self.directory / "manifest.json").unlink(missing_ok=True)
+            return self._update(docs_dir, manifest=self._empty_manifest())
+
+    def update(self, docs_dir: Path) -> UpdateSummary:
+        """Bring the index in line with ``docs_dir``: add new, replace changed, remove deleted documents."""
+        with self._writer():
+            manifest = self._read_manifest() if (self.directory / "manifest.json").exists() else self._empty_manifest()
+            return self._update(docs_dir, manifest=manifest)
+
+    def _update(self, docs_dir: Path, manifest: dict[str, Any]) -> UpdateSummary:
+        docs_dir = Path(docs_dir)
+        if not docs_dir.is_dir():
+            raise IndexNotFoundError(f"{docs_dir}: documents folder not found")
+        collection = self._collection(create=True)
+        summary = UpdateSummary()
+        known: dict[str, Any] = manifest["documents"]
+        chunks_by_doc = self._current_chunks(manifest)
+        seen = set()
+        for path in document_paths(docs_dir):
+            digest = content_hash(path)
+            chunks = chunk_file(path, max_words=self.max_words, overlap_words=self.overlap_words)
+            doc_id = chunks[0].doc_id if chunks else path.stem
+            seen.add(doc_id)
+            entry = known.get(doc_id)
+            if entry and entry["hash"] == digest:
+                summary.unchanged.append(doc_id)
+                continue
+            if entry:
+                collection.delete(where={"doc_id": doc_id})
+                summary.changed.append(doc_id)
+            else:
+                summary.added.append(doc_id)
+            if chunks:
+                collection.add(ids=[c.id for c in chunks], documents=[c.embedded_text for c in chunks],
+                               metadatas=[c.metadata() for c in chunks])
+            known[doc_id] = {"hash": digest, "source": str(path), "chunks": [c.id for c in chunks]}
+            chunks_by_doc[doc_id] = chunks
+        for doc_id in sorted(set(known) - seen):
+            collection.delete(where={"doc_id": doc_id})
+            del known[doc_id]
+            chunks_by_doc.pop(doc_id, None)
+            summary.removed.append(doc_id)
+        all_chunks = [c for doc_id in sorted(chunks_by_doc) for c in chunks_by_doc[doc_id]]
+        if summary.added or summary.changed or summary.removed or not manifest.get("lexical"):
+            manifest["lexical"] = self._write_lexical(all_chunks, manifest.get("lexical", 0) + 1)
+        manifest["chunks"] = summary.chunks = len(all_chunks)
+        atomic_write_text(self.directory / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+        self._prune_lexical(manifest["lexical"])
+        self._lexical = None
+        return summary
+
+    def _empty_manifest(self) -> dict[str, Any]:
+        return {"version": MANIFEST_VERSION, "embedding": "melancia-minilm", "collection": self.collection_name,
+                "chroma_url": self.chroma_url, "max_words": self.max_words, "overlap_words": self.overlap_words,
+                "documents": {}, "lexical": 0, "chunks": 0}
+
+    def _current_chunks(self, manifest: dict[str, Any]) -> dict[str, list[Chunk]]:
+        if not manifest.get("lexical"):
+            return {}
+        by_doc: dict[str, list[Chunk]] = {}
+        for chunk in self._load_lexical(manifest["lexical"])[2]:
+            by_doc.setdefault(chunk.doc_id, []).append(chunk)
+        return by_doc
+
+    def _write_lexical(self, chunks: list[Chunk], generation: int) -> int:
+        import bm25s
+
+        folder = self.directory / f"lexical-{generation}"
+        tmp = self.directory / f".lexical-{generation}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        retriever = bm25s.BM25()
+        if chunks:
+            retriever.index(_tokenize([c.embedded_text for c in chunks]), show_progress=False)
+            retriever.save(str(tmp / "bm25"))
+        (tmp / "chunks.jsonl").write_text("".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks),
+                                          encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+        return generation
+
+    def _prune_lexical(self, current: int) -> None:
+        """Keep the current generation and the one before (a reader may still be opening it)."""
+        for folder in self.directory.glob("lexical-*"):
+            number = int(folder.name.split("-", 1)[1])
+            if number < current - 1:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _writer(self) -> Any:
+        from filelock import FileLock
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.directory / ".lock"), timeout=600)
+
+    # ------------------------------------------------------------------ reading
+
+    def query(self, text: str, k: int = 5, *, mode: Mode = "hybrid", category: str | None = None,
+              per_document: int = 1) -> list[Hit]:
+        """The ``k`` best chunks for ``text`` (optionally only from ``category``), best first.
+
+        At most ``per_document`` chunks come from one document, so the results cite ``k`` sources
+        rather than ``k`` neighbouring paragraphs of one.
+        """
+        manifest = self._read_manifest()
+        generation, retriever, chunks = self._load_lexical(manifest["lexical"])
+        by_id = {c.id: c for c in chunks}
+        pool = max(50, 4 * k)
+        rankings = []
+        if mode in ("hybrid", "dense"):
+            rankings.append(self._dense(text, pool, category))
+        if mode in ("hybrid", "bm25"):
+            rankings.append(self._bm25(text, pool, category, retriever, chunks))
+        fused = rankings[0] if len(rankings) == 1 else reciprocal_rank_fusion(rankings, [self.dense_weight, 1.0])
+        hits: list[Hit] = []
+        taken: dict[str, int] = {}
+        for chunk_id, score in fused:
+            chunk = by_id.get(chunk_id)
+            if chunk is None:
+                raise IndexDamagedError(f"{self.directory}: the dense and lexical parts disagree (chunk {chunk_id}); "
+                                        "rebuild with `melancia index build`")
+            if taken.get(chunk.doc_id, 0) >= per_document:
+                continue
+            taken[chunk.doc_id] = taken.get(chunk.doc_id, 0) + 1
+            hits.append(Hit(chunk.id, chunk.doc_id, chunk.title, chunk.heading, chunk.category, chunk.source,
+                            chunk.text, float(score), len(hits) + 1))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _dense(self, text: str, pool: int, category: str | None) -> list[tuple[str, float]]:
+        collection = self._collection(create=False)
+        count = collection.count()
+        if count == 0:
+            return []
+        found = collection.query(query_texts=[text], n_results=min(pool, count),
+                                 where={"category": category} if category else None, include=["distances"])
+        return [(i, 1.0 - d) for i, d in zip(found["ids"][0], found["distances"][0])]
+
+    def _bm25(self, text: str, pool: int, category: str | None, retriever: Any,
+              chunks: list[Chunk]) -> list[tuple[str, float]]:
+        import numpy as np
+
+        if not chunks:
+            return []
+        mask = None
+        if category:
+            mask = np.array([c.category == category for c in chunks], dtype=np.float32)
+            if not mask.any():
+                return []
+        tokens = _tokenize([text])
+        if not tokens.vocab:
+            return []
+        indices, scores = retriever.retrieve(tokens, k=min(pool, len(chunks)), weight_mask=mask, show_progress=False)
+        return [(chunks[i].id, float(s)) for i, s in zip(indices[0], scores[0]) if s > 0]
+
+    def stats(self) -> dict[str, Any]:
+        manifest = self._read_manifest()
+        categories: dict[str, int] = {}
+        for chunk in self._load_lexical(manifest["lexical"])[2]:
+            categories[chunk.category] = categories.get(chunk.category, 0) + 1
+        return {"directory": str(self.directory), "documents": len(manifest["documents"]), "chunks": manifest["chunks"],
+                "dense_chunks": self._collection(create=False).count(), "chroma": self.chroma_url or "embedded",
+                "categories": dict(sorted(categories.items())), "lexical_generation": manifest["lexical"]}
+
+    def _read_manifest(self) -> dict[str, Any]:
+        path = self.directory / "manifest.json"
+        if not path.exists():
+            raise IndexNotFoundError(f"{self.directory}: no knowledge index here; build it with "
+                                     "`melancia index build`")
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            if manifest.get("version") != MANIFEST_VERSION or "documents" not in manifest:
+                raise ValueError("unknown layout")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise IndexDamagedError(f"{path}: damaged index manifest ({exc}); rebuild with "
+                                    "`melancia index build`") from None
+        return manifest
+
+    def _load_lexical(self, generation: int) -> tuple[int, Any, list[Chunk]]:
+        if self._lexical is not None and self._lexical[0] == generation:
+            return self._lexical
+        import bm25s
+
+        folder = self.directory / f"lexical-{generation}"
+        try:
+            chunks = [Chunk.from_dict(json.loads(line)) for line in
+                      (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+            retriever = bm25s.BM25.load(str(folder / "bm25")) if chunks else None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexDamagedError(f"{folder}: damaged lexical index ({type(exc).__name__}); rebuild with "
+                                    "`melancia index build`") from None
+        self._lexical = (generation, retriever, chunks)
+        return self._lexical
+
+    # ------------------------------------------------------------------ Chroma
+
+    def _client(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings
+
+        settings = Settings(anonymized_telemetry=False)
+        if self.chroma_url:
+            url = urlparse(self.chroma_url)
+            return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
+                                       ssl=url.scheme == "https", settings=settings)
+        return chromadb.PersistentClient(path=str(self.directory / "chroma"), settings=settings)
+
+    def _collection(self, *, create: bool) -> Any:
+        from melancia.retrieval.embedding import MiniLMEmbeddingFunction
+
+        client = self._client()
+        function = MiniLMEmbeddingFunction()
+        if create:
+            return client.get_or_create_collection(self.collection_name, embedding_function=function,
+                                                   configuration={"hnsw": {"space": "cosine"}})
+        try:
+            return client.get_collection(self.collection_name, embedding_function=function)
+        except Exception as exc:  # chromadb raises several types for a missing or unreadable collection
+            raise IndexDamagedError(f"{self.directory}: the dense index (Chroma collection {self.collection_name!r}"
+                                    f") cannot be opened ({type(exc).__name__}); rebuild with "
+                                    "`melancia index build`") from None
+
+    def _drop_collection(self) -> None:
+        client = self._client()
+        if self.collection_name in [c.name for c in client.list_collections()]:
+            client.delete_collection(self.collection_name)
+
+
+def _tokenize(texts: list[str]) -> Any:
+    import bm25s
+    import Stemmer
+    from bm25s.stopwords import STOPWORDS_PORTUGUESE
+
+    stopwords = sorted({_fold(w) for w in STOPWORDS_PORTUGUESE})
+    return bm25s.tokenize([_fold(t) for t in texts], stopwords=stopwords, stemmer=Stemmer.Stemmer("portuguese"),
+                          show_progress=False)
+
+
+def reciprocal_rank_fusion(rankings: list[list[tuple[str, float]]], weights: list[float] | None = None,
+                           k: int = RRF_K) -> list[tuple[str, float]]:
+    """Fuse ranked lists: each item scores sum(weight / (k + rank)); ties keep first-seen order."""
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        for rank, (item, _) in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])
