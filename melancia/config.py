@@ -447,6 +447,10 @@ class EvalConfig:
     """Optional LLM-as-judge."""
     gate: list[GateCheck] = field(default_factory=list)
     """Every check must pass for the candidate to be promoted (empty: no gate)."""
+    retrieval_queries: Path | None = None
+    """Labelled queries (query + relevant document ids) to also evaluate the knowledge index; None: skip."""
+    retrieval_k: int = 5
+    """Cut-off of recall@k and MRR for the retrieval evaluation."""
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     """MLflow experiment (the training run's, so evaluations sit next to it)."""
 

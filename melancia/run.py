@@ -17,7 +17,7 @@ from melancia.config import ConfigError, DataConfig, EvalConfig, TrainConfig
 from melancia.data.pipeline import build_datasets
 from melancia.data.report import print_summary
 
-Stage = typing.Literal["data", "train", "eval", "index"]
+Stage = typing.Literal["data", "train", "index", "eval"]
 STAGES: tuple[Stage, ...] = typing.get_args(Stage)
 
 PLAN_QUESTIONS = ["O que é ACOS?", "Qual a diferença entre ACOS e ROAS?"]
@@ -47,42 +47,59 @@ class RunConfig:
 
 
 def run_local(config: RunConfig, *, allow_rejects: bool = False, console: Console | None = None) -> None:
+    """Run the configured stages in pipeline order: data, train, index, eval."""
     console = console or Console()
     if "data" in config.stages:
-        console.rule("[bold]data: build, validate, dedupe, split")
-        summary = build_datasets(config.data, allow_rejects=allow_rejects)
-        print_summary(summary, console)
-        config.train.dataset_dir = config.train.dataset_dir or summary.out_dir
+        _data_stage(config, allow_rejects, console)
     if "train" in config.stages:
-        from melancia.training.report import print_training_summary
-        from melancia.training.trainer import train
-
-        console.rule(f"[bold]train: LoRA on {config.train.base_model}")
-        result = train(config.train, console=console)
-        print_training_summary(result, console)
-        if result.exports is not None and result.exports.gguf is not None:
-            compare_answers(config.train.base_model, result.exports.gguf, config.train.export.gguf_type,
-                            config.compare_questions, config.train.system_prompt, console)
-    if "eval" in config.stages:
-        from melancia.evaluation.pipeline import run_evaluation
-        from melancia.training.trainer import output_dir_for
-
-        console.rule("[bold]eval: fine-tuned vs base on the held-out split, and the gate")
-        if config.eval.dataset is None and config.train.dataset_dir is not None:
-            config.eval.dataset = Path(config.train.dataset_dir) / "heldout.jsonl"
-        run_evaluation(config.eval, str(output_dir_for(config.train)), config.train.base_model, console=console)
+        _train_stage(config, console)
     if "index" in config.stages:
-        from melancia.retrieval.index import KnowledgeIndex
-        from melancia.settings import get_settings
+        _index_stage(config, console)
+    if "eval" in config.stages:
+        _eval_stage(config, console)
 
-        console.rule("[bold]index: knowledge base for retrieval (ChromaDB + BM25)")
-        index = KnowledgeIndex(chroma_url=get_settings().chroma_url)
-        summary = index.update(config.docs_dir)
-        console.print(f"{summary.chunks} chunks from {len(summary.added) + len(summary.changed) + len(summary.unchanged)}"
-                      f" documents ({len(summary.added)} added, {len(summary.changed)} changed, "
-                      f"{len(summary.removed)} removed) in {index.directory}")
-        for hit in index.query(config.compare_questions[0], k=3) if config.compare_questions else []:
-            console.print(f"  {hit.rank}. {hit.citation} ({hit.doc_id})", highlight=False)
+
+def _data_stage(config: RunConfig, allow_rejects: bool, console: Console) -> None:
+    console.rule("[bold]data: build, validate, dedupe, split")
+    summary = build_datasets(config.data, allow_rejects=allow_rejects)
+    print_summary(summary, console)
+    config.train.dataset_dir = config.train.dataset_dir or summary.out_dir
+
+
+def _train_stage(config: RunConfig, console: Console) -> None:
+    from melancia.training.report import print_training_summary
+    from melancia.training.trainer import train
+
+    console.rule(f"[bold]train: LoRA on {config.train.base_model}")
+    result = train(config.train, console=console)
+    print_training_summary(result, console)
+    if result.exports is not None and result.exports.gguf is not None:
+        compare_answers(config.train.base_model, result.exports.gguf, config.train.export.gguf_type,
+                        config.compare_questions, config.train.system_prompt, console)
+
+
+def _index_stage(config: RunConfig, console: Console) -> None:
+    from melancia.retrieval.index import KnowledgeIndex
+    from melancia.settings import get_settings
+
+    console.rule("[bold]index: knowledge base for retrieval (ChromaDB + BM25)")
+    index = KnowledgeIndex(chroma_url=get_settings().chroma_url)
+    summary = index.update(config.docs_dir)
+    documents = len(summary.added) + len(summary.changed) + len(summary.unchanged)
+    console.print(f"{summary.chunks} chunks from {documents} documents ({len(summary.added)} added, "
+                  f"{len(summary.changed)} changed, {len(summary.removed)} removed) in {index.directory}")
+    for hit in index.query(config.compare_questions[0], k=3) if config.compare_questions else []:
+        console.print(f"  {hit.rank}. {hit.citation} ({hit.doc_id})", highlight=False)
+
+
+def _eval_stage(config: RunConfig, console: Console) -> None:
+    from melancia.evaluation.pipeline import run_evaluation
+    from melancia.training.trainer import output_dir_for
+
+    console.rule("[bold]eval: fine-tuned vs base on the held-out split, and the gate")
+    if config.eval.dataset is None and config.train.dataset_dir is not None:
+        config.eval.dataset = Path(config.train.dataset_dir) / "heldout.jsonl"
+    run_evaluation(config.eval, str(output_dir_for(config.train)), config.train.base_model, console=console)
 
 
 def compare_answers(base_ref: str, tuned_gguf: Path, file_type: str, questions: list[str], system_prompt: str,

@@ -17,7 +17,7 @@ def test_local_run_builds_data_trains_and_evaluates(melancia_home, monkeypatch):
     monkeypatch.chdir(REPO)
     short = ["train.max_steps=2", "train.tokens_per_batch=1024", "train.eval_every=2", "train.eval_examples=4",
              'compare_questions=["O que é ACOS?"]', "eval.max_examples=3", "eval.max_tokens=16",
-             "docs_dir=tests/data/fixture/posts"]
+             "docs_dir=tests/data/fixture/posts", "eval.retrieval_queries=null"]
     result = CliRunner().invoke(app, ["run", "--config", "configs/run/local.yaml", *(f"--set={s}" for s in short)],
                                 env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output

@@ -28,9 +28,10 @@ runner and the operator reading the files::
                                   "delta_ci95": [low, high] | None}},  # quality metrics; {} without baseline
       "gate": {"passed": bool, "checks": [{"metric": str, "rule": str, "value": float, "threshold": float,
                                            "passed": bool}]},    # or None when no gate is configured
-      "retrieval": None | {"k": int, "queries": int, "recall_at_k": float, "mrr": float,
-                           "per_query": [{"query": str, "expected": [str], "retrieved": [str],
-                                          "rank": int | None}]}
+      "retrieval": None | {"k": int, "queries": int, "recall_at_k": float, "mrr": float,   # hybrid search
+                       "modes": {"dense" | "bm25" | "hybrid": {"recall_at_k": float, "mrr": float}},
+                       "per_query": [{"query": str, "expected": [str], "retrieved": [str],
+                                      "rank": int | None}]}                  # hybrid misses
     }
 
 Both documents are built from the same list of blocks (headings, paragraphs, lists, tables, quotes,
@@ -335,6 +336,10 @@ def retrieval_section(doc: Document, report: dict[str, Any]) -> None:
         f"recall@k: {fmt(retrieval.get('recall_at_k'))}",
         f"MRR: {fmt(retrieval.get('mrr'))}",
     ]))
+    modes = retrieval.get("modes") or {}
+    if modes:
+        doc.add(Table(["mode", "recall@k", "MRR"],
+                      [[mode, fmt(row.get("recall_at_k")), fmt(row.get("mrr"))] for mode, row in modes.items()]))
     rows = [[q.get("query", ""), ", ".join(q.get("expected", [])), ", ".join(q.get("retrieved", [])),
              fmt(q.get("rank"))] for q in retrieval.get("per_query", [])]
     if rows:

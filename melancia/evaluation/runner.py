@@ -92,8 +92,21 @@ def evaluate(config: EvalConfig, candidate: str, baseline: str | None = None, *,
         "models": models, "candidate": "candidate", "baseline": "baseline" if baseline else None,
         "comparison": comparison,
         "gate": apply_gate(config.gate, models["candidate"], models.get("baseline")),
-        "retrieval": None,
+        "retrieval": _retrieval(config),
     }
+
+
+def _retrieval(config: EvalConfig) -> dict[str, Any] | None:
+    """recall@k and MRR of the knowledge index on the labelled queries, when the config names them."""
+    if config.retrieval_queries is None:
+        return None
+    from melancia.retrieval.evaluation import evaluate_retrieval, load_queries
+    from melancia.retrieval.index import KnowledgeIndex
+
+    result = evaluate_retrieval(KnowledgeIndex(chroma_url=get_settings().chroma_url),
+                                load_queries(Path(config.retrieval_queries)), config.retrieval_k)
+    result.pop("per_mode_queries")
+    return result
 
 
 def _answer_all(model: EvaluatedModel, name: str, examples: list[EvalExample], config: EvalConfig,

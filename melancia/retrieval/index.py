@@ -30,10 +30,12 @@ from melancia.settings import get_settings
 
 Mode = Literal["hybrid", "dense", "bm25"]
 COLLECTION = "melancia-knowledge"
-RRF_K = 60
+RRF_K = 10
+"""Rank constant of the fusion: small, so agreement near the top of both lists counts most."""
 DENSE_WEIGHT = 0.2
 """Weight of the dense ranking in the fusion (BM25 weighs 1): the packaged MiniLM is trained on English,
-so on Portuguese it is the weaker signal; measured on data/retrieval/queries.jsonl (README)."""
+so on Portuguese it is the weaker signal. Both constants were chosen on data/retrieval/queries.jsonl
+(README has the table)."""
 MANIFEST_VERSION = 1
 
 
@@ -84,12 +86,12 @@ class KnowledgeIndex:
 
     def __init__(self, directory: Path | None = None, *, chroma_url: str | None = None,
                  collection: str = COLLECTION, max_words: int = 160, overlap_words: int = 30,
-                 dense_weight: float = DENSE_WEIGHT) -> None:
+                 dense_weight: float = DENSE_WEIGHT, rrf_k: int = RRF_K) -> None:
         self.directory = Path(directory or get_settings().paths.index)
         self.chroma_url = chroma_url
         self.collection_name = collection
         self.max_words, self.overlap_words = max_words, overlap_words
-        self.dense_weight = dense_weight
+        self.dense_weight, self.rrf_k = dense_weight, rrf_k
         self._lexical: tuple[int, Any, list[Chunk]] | None = None
 
     # ------------------------------------------------------------------ writing
@@ -212,7 +214,13 @@ class KnowledgeIndex:
             rankings.append(self._dense(text, pool, category))
         if mode in ("hybrid", "bm25"):
             rankings.append(self._bm25(text, pool, category, retriever, chunks))
-        fused = rankings[0] if len(rankings) == 1 else reciprocal_rank_fusion(rankings, [self.dense_weight, 1.0])
+        weights = [self.dense_weight, 1.0]
+        if len(rankings) == 1:
+            fused = rankings[0]
+        elif per_document == 1:
+            fused = fuse_by_document(rankings, weights, {c.id: c.doc_id for c in chunks}, self.rrf_k)
+        else:
+            fused = reciprocal_rank_fusion(rankings, weights, self.rrf_k)
         hits: list[Hit] = []
         taken: dict[str, int] = {}
         for chunk_id, score in fused:
@@ -347,3 +355,25 @@ def reciprocal_rank_fusion(rankings: list[list[tuple[str, float]]], weights: lis
         for rank, (item, _) in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def fuse_by_document(rankings: list[list[tuple[str, float]]], weights: list[float], doc_of: dict[str, str],
+                     k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion over documents (each list ranked by its best chunk per document).
+
+    Returns one chunk per document, the one that contributed most, scored by the document's fused score.
+    """
+    scores: dict[str, float] = {}
+    best: dict[str, tuple[str, float]] = {}
+    for ranking, weight in zip(rankings, weights):
+        seen: list[str] = []
+        for chunk_id, _ in ranking:
+            doc = doc_of[chunk_id]
+            if doc in seen:
+                continue
+            seen.append(doc)
+            contribution = weight / (k + len(seen))
+            scores[doc] = scores.get(doc, 0.0) + contribution
+            if contribution > best.get(doc, ("", -1.0))[1]:
+                best[doc] = (chunk_id, contribution)
+    return [(best[doc][0], score) for doc, score in sorted(scores.items(), key=lambda pair: -pair[1])]

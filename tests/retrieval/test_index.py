@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from melancia.retrieval.chunking import chunk_file, split_text
-from melancia.retrieval.index import IndexDamagedError, IndexNotFoundError, KnowledgeIndex, reciprocal_rank_fusion
+from melancia.retrieval.index import (IndexDamagedError, IndexNotFoundError, KnowledgeIndex, fuse_by_document,
+                                      reciprocal_rank_fusion)
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = ["acos.md", "roas.md", "canibalizacao.md", "shopee-ads.md"]
@@ -53,6 +54,17 @@ def test_fusion_rewards_agreement_and_weights():
     assert fused.index("c") < fused.index("a")  # found by both beats first in one
     lexical_heavy = [item for item, _ in reciprocal_rank_fusion([dense, lexical], [0.1, 1.0])]
     assert lexical_heavy == ["b", "c", "d", "a"]  # the dense-only favourite drops to last
+
+
+def test_document_fusion_counts_each_document_once_per_list():
+    doc_of = {"a1": "A", "a2": "A", "b1": "B", "c1": "C"}
+    dense = [("a1", 0.9), ("a2", 0.8), ("b1", 0.7)]
+    lexical = [("b1", 9.0), ("a2", 8.0), ("c1", 1.0)]
+    fused = fuse_by_document([dense, lexical], [1.0, 1.0], doc_of, k=10)
+    assert [chunk for chunk, _ in fused] == ["a1", "b1", "c1"]  # A: ranks 1 and 2; B: 2 and 1 (tie, A first)
+    assert fused[0][1] == pytest.approx(1 / 11 + 1 / 12)
+    weighted = fuse_by_document([dense, lexical], [0.2, 1.0], doc_of, k=10)
+    assert [chunk for chunk, _ in weighted][:2] == ["b1", "a2"]  # lexical leads; A is cited by its lexical chunk
 
 
 def test_embedding_function_is_offline_and_rebuilt_from_its_config(monkeypatch):
@@ -151,3 +163,24 @@ def test_index_job_updates_and_reports_json(corpus, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["unchanged"] == len(DOCS)
     assert main(["--docs", str(tmp_path / "missing"), "--dir", str(tmp_path / "index")]) == 1
     assert "documents folder not found" in capsys.readouterr().err
+
+
+def test_retrieval_scores_land_in_the_evaluation_report(corpus, tmp_path):
+    from melancia.config import EvalConfig
+    from melancia.evaluation.report import Document, markdown_block, retrieval_section
+    from melancia.evaluation.runner import _retrieval
+    from melancia.retrieval.evaluation import score_ranking
+
+    assert score_ranking(["roas", "acos", "acos"], ["acos", "tacos"]) == (0.5, 0.5, 2)
+    assert score_ranking(["roas"], ["acos"]) == (0.0, 0.0, None)
+    KnowledgeIndex().build(corpus)  # the default index in MELANCIA_HOME, as `melancia eval` reads it
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"id": "q1", "query": "o que é ACOS", "relevant": ["acos"]}\n'
+                       '{"id": "q2", "query": "zebra listrada voadora", "relevant": ["tacos"]}\n', encoding="utf-8")
+    result = _retrieval(EvalConfig(retrieval_queries=queries, retrieval_k=3))
+    assert result["queries"] == 2 and set(result["modes"]) == {"dense", "bm25", "hybrid"}
+    assert result["recall_at_k"] == 0.5 and [q["id"] for q in result["per_query"]] == ["q2"]
+    doc = Document()
+    retrieval_section(doc, {"retrieval": result})
+    markdown = "\n".join(markdown_block(block) for block in doc.blocks)
+    assert "| hybrid | 0.500 |" in markdown
