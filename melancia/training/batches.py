@@ -119,21 +119,22 @@ class Step:
 def plan_steps(split: EncodedSplit, *, tokens_per_batch: int, accumulation: int, epochs: float,
                max_steps: int | None, seed: int, world_size: int = 1) -> list[Step]:
     """Every optimizer step of the run, in order."""
-    per_step = accumulation * world_size
+
+    def epoch_steps(epoch: int) -> list[Step]:
+        packs = first_fit_packs(split.lengths, tokens_per_batch, seed + epoch)
+        per_step = accumulation * world_size
+        groups = [packs[i:i + per_step] for i in range(0, len(packs), per_step)]
+        return [_step(split, epoch, g) for g in groups if len(g) >= world_size]  # every process needs one
+
     steps: list[Step] = []
     for epoch in range(math.ceil(epochs)):
-        packs = first_fit_packs(split.lengths, tokens_per_batch, seed + epoch)
-        groups = [packs[i:i + per_step] for i in range(0, len(packs), per_step)]
-        groups = [g for g in groups if len(g) >= world_size]  # every process needs a micro-batch
+        planned = epoch_steps(epoch)
         if epoch + 1 > epochs:  # fractional last epoch
-            groups = groups[:max(1, round(len(groups) * (epochs - epoch)))]
-        steps.extend(_step(split, epoch, g) for g in groups)
+            planned = planned[:max(1, round(len(planned) * (epochs - epoch)))]
+        steps.extend(planned)
     if max_steps is not None:
         while len(steps) < max_steps:  # more passes until max_steps is reached
-            epoch = steps[-1].epoch + 1
-            packs = first_fit_packs(split.lengths, tokens_per_batch, seed + epoch)
-            steps.extend(_step(split, epoch, packs[i:i + per_step]) for i in range(0, len(packs), per_step)
-                         if len(packs[i:i + per_step]) >= world_size)
+            steps.extend(epoch_steps(steps[-1].epoch + 1))
         steps = steps[:max_steps]
     return steps
 

@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from melancia.config import ExportSettings
 from melancia.training.batches import encode_split, make_batch
 from melancia.training.collate import IGNORE
 from melancia.training.loss import PackedLMLoss
@@ -85,7 +86,7 @@ def test_merged_model_carries_the_adapter_update(tiny_tokenizer, tiny_model_dir,
     from transformers import AutoModelForCausalLM
 
     train(tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "run", max_steps=2, eval_every=2,
-                            export=__import__("melancia.config").config.ExportSettings(gguf=False)))
+                            export=ExportSettings(gguf=False)))
     ids = torch.tensor([tiny_tokenizer("O ACOS mede quanto")["input_ids"]])
     with torch.no_grad():
         base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -101,7 +102,7 @@ def test_early_stopping_keeps_the_best_adapter(tiny_model_dir, tiny_splits, tmp_
 
     config = tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "run", learning_rate=0.5, max_steps=30,
                                eval_every=2, early_stopping_patience=2, lr_scheduler="constant",
-                               export=__import__("melancia.config").config.ExportSettings(merged=False, gguf=False))
+                               export=ExportSettings(merged=False, gguf=False))
     result = train(config)
     assert result.stopped_early and result.state.step < 30
     assert result.state.best_step < result.state.step
@@ -112,7 +113,7 @@ def test_early_stopping_keeps_the_best_adapter(tiny_model_dir, tiny_splits, tmp_
 
 
 def test_dora_adapters_train(tiny_model_dir, tiny_splits, tmp_path):
-    from melancia.config import ExportSettings, LoraSettings
+    from melancia.config import LoraSettings
 
     config = tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "run", max_steps=2, eval_every=2,
                                lora=LoraSettings(r=4, alpha=8, target_modules=["q_proj", "v_proj"], use_dora=True),
@@ -137,7 +138,6 @@ def test_unusable_setups_fail_with_a_clear_reason(tiny_model_dir, tiny_splits, t
 
 
 def test_resuming_under_another_batching_is_refused(tiny_model_dir, tiny_splits, tmp_path):
-    from melancia.config import ExportSettings
     from melancia.errors import TrainingSetupError
 
     quick = {"max_steps": 4, "save_every": 2, "eval_every": 4, "export": ExportSettings(merged=False, gguf=False)}
