@@ -156,6 +156,12 @@ def from_dict(cls: type[T], raw: dict[str, Any], *, where: str = "<dict>",
             raise ConfigError(f"{_loc(where, lines, dotted)}: unknown field {dotted!r}{hint}; "
                               f"expected one of {sorted(known)}")
         kwargs[key] = _coerce(hints[key], value, where, lines, dotted)
+    missing = [name for name, f in known.items() if name not in kwargs and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        section = prefix.rstrip(".")
+        raise ConfigError(f"{_loc(where, lines, section) if section else where}: missing field "
+                          f"{prefix + missing[0]!r}")
     try:
         return cls(**kwargs)
     except ConfigError as exc:

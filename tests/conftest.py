@@ -63,33 +63,9 @@ def tiny_tokenizer():
     return _TINY
 
 
-class FakeProvider:
-    """A deterministic provider: answers from a function of the messages, or fails on demand."""
-
-    def __init__(self, reply=lambda messages: "ok", name: str = "fake", model: str = "fake-1", fail_with=None):
-        self.name, self.model, self.reply, self.fail_with = name, model, reply, fail_with
-        self.calls: list[list[dict[str, str]]] = []
-
-    def chat(self, messages, *, max_tokens=256, temperature=0.0, seed=None):
-        from melancia.providers import Completion
-
-        self.calls.append(messages)
-        if self.fail_with is not None:
-            raise self.fail_with
-        text = self.reply(messages)
-        return Completion(text=text, model=self.model, input_tokens=self.count_tokens(str(messages)),
-                          output_tokens=self.count_tokens(text))
-
-    def stream(self, messages, **kwargs):
-        yield from self.chat(messages, **kwargs).text.split(" ")
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def health(self) -> bool:
-        return self.fail_with is None
-
-
 @pytest.fixture
 def fake_provider():
-    return FakeProvider
+    """The scripted provider class: ``fake_provider(reply_function)`` or ``fake_provider(fail_with=error)``."""
+    from melancia.providers.fake import FakeProvider
+
+    return lambda reply="ok", **kwargs: FakeProvider(reply=reply, **kwargs)

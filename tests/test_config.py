@@ -3,17 +3,19 @@ from pathlib import Path
 import pytest
 
 from melancia.config import ConfigError, DataConfig, EvalConfig, TrainConfig, load_config, to_dict
+from melancia.router.config import RouterConfig
 from melancia.run import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG_TYPES = {"data": DataConfig, "eval": EvalConfig, "run": RunConfig, "train": TrainConfig}
+CONFIG_TYPES = {"data": DataConfig, "eval": EvalConfig, "run": RunConfig, "train": TrainConfig,
+                "router": RouterConfig}
 
 
 def test_every_config_file_loads():
     files = sorted((REPO / "configs").rglob("*.yaml"))
     assert files, "configs/ is empty"
     for path in files:
-        kind = path.relative_to(REPO / "configs").parts[0]
+        kind = path.relative_to(REPO / "configs").parts[0].removesuffix(".yaml")
         assert kind in CONFIG_TYPES, f"{path}: no loader for configs/{kind}/ (add it to CONFIG_TYPES)"
         load_config(CONFIG_TYPES[kind], path)
 

@@ -19,10 +19,10 @@ class LlamaCppProvider:
     """Chat with a local ``.gguf`` file."""
 
     def __init__(self, model_path: Path | str, *, name: str = "llama-cpp", n_ctx: int = 2048,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, model_label: str | None = None) -> None:
         self.name = name
         self.path = Path(model_path)
-        self.model = self.path.stem
+        self.model = model_label or self.path.stem
         self._n_ctx, self._n_threads = n_ctx, n_threads
         self._llm: Any = None
         self._lock = threading.Lock()
