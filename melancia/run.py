@@ -17,7 +17,7 @@ from melancia.config import ConfigError, DataConfig, EvalConfig, TrainConfig
 from melancia.data.pipeline import build_datasets
 from melancia.data.report import print_summary
 
-Stage = typing.Literal["data", "train", "index", "eval"]
+Stage = typing.Literal["data", "train", "index", "eval", "serve"]
 STAGES: tuple[Stage, ...] = typing.get_args(Stage)
 
 PLAN_QUESTIONS = ["O que é ACOS?", "Qual a diferença entre ACOS e ROAS?"]
@@ -40,14 +40,22 @@ class RunConfig:
     """Documents the index stage indexes (MELANCIA_HOME/index; MELANCIA_CHROMA_URL for a Chroma server)."""
     compare_questions: list[str] = field(default_factory=lambda: list(PLAN_QUESTIONS))
     """Asked to the base and the fine-tuned model (through llama.cpp) after training."""
+    router_config: Path = Path("configs/router.yaml")
+    """Router the serve stage serves (the promoted model through the registry alias ``champion``)."""
+    predictor_port: int = 8080
+    """Port of the KServe predictor started by the serve stage."""
 
     def __post_init__(self) -> None:
         if not self.stages:
             raise ConfigError("stages: expected at least one of " + ", ".join(STAGES))
 
 
-def run_local(config: RunConfig, *, allow_rejects: bool = False, console: Console | None = None) -> None:
-    """Run the configured stages in pipeline order: data, train, index, eval."""
+def run_local(config: RunConfig, *, allow_rejects: bool = False, serve: bool = True,
+              console: Console | None = None) -> int:
+    """Run the configured stages in pipeline order: data, train, index, eval, then serve (blocking).
+
+    Returns the exit code of the serve stage (0 when it is skipped).
+    """
     console = console or Console()
     if "data" in config.stages:
         _data_stage(config, allow_rejects, console)
@@ -57,6 +65,13 @@ def run_local(config: RunConfig, *, allow_rejects: bool = False, console: Consol
         _index_stage(config, console)
     if "eval" in config.stages:
         _eval_stage(config, console)
+    if "serve" in config.stages:
+        if not serve:
+            console.print("not serving (--no-serve / MELANCIA_NO_SERVE=1); start it with "
+                          f"`melancia serve predictor --config {config.router_config}`")
+            return 0
+        return _serve_stage(config, console)
+    return 0
 
 
 def _data_stage(config: RunConfig, allow_rejects: bool, console: Console) -> None:
@@ -99,7 +114,30 @@ def _eval_stage(config: RunConfig, console: Console) -> None:
     console.rule("[bold]eval: fine-tuned vs base on the held-out split, and the gate")
     if config.eval.dataset is None and config.train.dataset_dir is not None:
         config.eval.dataset = Path(config.train.dataset_dir) / "heldout.jsonl"
-    run_evaluation(config.eval, str(output_dir_for(config.train)), config.train.base_model, console=console)
+    run_dir = output_dir_for(config.train)
+    outcome = run_evaluation(config.eval, str(run_dir), config.train.base_model, console=console)
+    if outcome.verdict == "passed":
+        _promote(run_dir, console)
+
+
+def _promote(run_dir: Path, console: Console) -> None:
+    from melancia.evaluation.promotion import candidate_run_info, promote
+
+    info = candidate_run_info(str(run_dir))
+    if not info.get("registered_version"):
+        return
+    previous = promote(info["registered_model"], info["registered_version"], tracking_uri=info.get("tracking_uri"))
+    console.print(f"promoted {info['registered_model']} version {info['registered_version']} to 'champion'"
+                  + (f" (was version {previous})" if previous else ""))
+
+
+def _serve_stage(config: RunConfig, console: Console) -> int:
+    from melancia.serving.server import serve_predictor
+
+    console.rule("[bold]serve: KServe predictor over the router")
+    console.print(f"predictor on http://127.0.0.1:{config.predictor_port} (v1 /v1/models/melancia:predict, "
+                  f"v2 /v2/models/melancia/infer, OpenAI /openai/v1/chat/completions); Ctrl-C stops it")
+    return serve_predictor(config.router_config, port=config.predictor_port)
 
 
 def compare_answers(base_ref: str, tuned_gguf: Path, file_type: str, questions: list[str], system_prompt: str,

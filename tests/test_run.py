@@ -19,7 +19,7 @@ def test_local_run_builds_data_trains_and_evaluates(melancia_home, monkeypatch):
              'compare_questions=["O que é ACOS?"]', "eval.max_examples=3", "eval.max_tokens=16",
              "docs_dir=tests/data/fixture/posts", "eval.retrieval_queries=null"]
     result = CliRunner().invoke(app, ["run", "--config", "configs/run/local.yaml", *(f"--set={s}" for s in short)],
-                                env={"COLUMNS": "160"})
+                                env={"COLUMNS": "160", "MELANCIA_NO_SERVE": "1"})
     assert result.exit_code == 0, result.output
     run = melancia_home / "runs/smollm2-lora"
     assert (run / "gguf/smollm2-lora.gguf").exists() and (run / "adapter/adapter_model.safetensors").exists()
@@ -27,6 +27,7 @@ def test_local_run_builds_data_trains_and_evaluates(melancia_home, monkeypatch):
     assert "evaluation on 3 examples" in result.output and "gate:" in result.output
     assert len(list((melancia_home / "reports").glob("eval-*/report.html"))) == 1
     assert "chunks from 2 documents" in result.output and (melancia_home / "index/manifest.json").exists()
+    assert "not serving (--no-serve / MELANCIA_NO_SERVE=1)" in result.output
     assert "Dataset summary" in result.output and "rejected rows: 0" in result.output
     out = melancia_home / "datasets"
     manifest = json.loads((out / "manifest.json").read_text())
