@@ -21,6 +21,10 @@ app.add_typer(data_app, name="data")
 index_app = typer.Typer(help="Build, update, query and evaluate the knowledge index (ChromaDB + BM25).",
                         no_args_is_help=True)
 app.add_typer(index_app, name="index")
+serve_app = typer.Typer(help="Serve the API gateway (default) or the KServe predictor (`serve predictor`).")
+app.add_typer(serve_app, name="serve")
+keys_app = typer.Typer(help="Create, list and revoke API keys (only salted hashes are stored).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -76,12 +80,15 @@ def _quiet_libraries() -> None:
 @app.command()
 @user_errors
 def run(config: ConfigOption = Path("configs/run/local.yaml"), set_: SetOption = None,
-        allow_rejects: Annotated[bool, typer.Option(help="Continue when some input rows are rejected.")] = False) -> None:
-    """Run the local pipeline on the embedded defaults (no cluster): data stage and its summary."""
+        allow_rejects: Annotated[bool, typer.Option(help="Continue when some input rows are rejected.")] = False,
+        no_serve: Annotated[bool, typer.Option("--no-serve", envvar="MELANCIA_NO_SERVE",
+                                               help="Stop before serving (for scripts).")] = False) -> None:
+    """Run the local pipeline: data, training, index, evaluation with promotion, then serve the model."""
     from melancia.config import load_config
     from melancia.run import RunConfig, run_local
 
-    run_local(load_config(RunConfig, config, set_), allow_rejects=allow_rejects)
+    raise typer.Exit(run_local(load_config(RunConfig, config, set_), allow_rejects=allow_rejects,
+                               serve=not no_serve))
 
 
 # --------------------------------------------------------------------------- train
@@ -97,6 +104,105 @@ def train(config: ConfigOption = Path("configs/train/smollm2-cpu.yaml"), set_: S
     from melancia.training.trainer import train as run_training
 
     print_training_summary(run_training(load_config(TrainConfig, config, set_), resume=resume, console=out), out)
+
+
+# --------------------------------------------------------------------------- ask and serve
+
+RouterConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Router config (providers, tiers, A/B).")]
+
+
+@app.command()
+@user_errors
+def ask(question: Annotated[str, typer.Argument(help="The question, in Portuguese.")],
+        config: RouterConfigOption = Path("configs/router.yaml"), set_: SetOption = None,
+        tier: Annotated[str | None, typer.Option(help="User tier (default: the config's default_tier).")] = None,
+        user_id: Annotated[str | None, typer.Option(help="User id (sticky A/B arm).")] = None,
+        max_tokens: Annotated[int | None, typer.Option(help="Longest answer in tokens.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the whole answer record as JSON.")] = False) -> None:
+    """Ask the assistant through the router: the answer streams, then its sources and routing."""
+    from melancia.router.ask import ask_and_print
+
+    code = ask_and_print(question, config, set_ or [], tier=tier, user_id=user_id, max_tokens=max_tokens,
+                         as_json=as_json, out=out, err=console)
+    raise typer.Exit(code)
+
+
+@serve_app.callback(invoke_without_command=True)
+@user_errors
+def serve_api(ctx: typer.Context,
+              host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+              port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+              predictor_url: Annotated[str | None, typer.Option(
+                  help="Answer through this KServe predictor (default: MELANCIA_API_PREDICTOR_URL, else the "
+                       "router in process).")] = None) -> None:
+    """Serve the REST API, OpenAI-compatible chat and the chat page (settings: MELANCIA_API_*)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from melancia.api.app import create_app
+    from melancia.api.config import APISettings
+    from melancia.api.server import serve_api as serve
+
+    settings = APISettings(**({"predictor_url": predictor_url} if predictor_url else {}))
+    out.print(f"MelancIA API on http://{host}:{port} (chat page at /, docs at /docs)")
+    raise typer.Exit(serve(create_app(settings), host=host, port=port, grace_period_s=settings.grace_period_s))
+
+
+@serve_app.command("predictor")
+@user_errors
+def serve_predictor(config: RouterConfigOption = Path("configs/router.yaml"), set_: SetOption = None,
+                    port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
+                    reload_interval: Annotated[float, typer.Option(
+                        help="Seconds between checks of the registry alias (0: reload only on request).")] = 0.0) -> None:
+    """Start the KServe predictor (v1/v2 protocol and OpenAI chat completions) over the router."""
+    from melancia.serving.server import serve_predictor as serve
+
+    raise typer.Exit(serve(config, set_, port=port, reload_interval_s=reload_interval))
+
+
+@keys_app.command("create")
+@user_errors
+def keys_create(name: Annotated[str, typer.Argument(help="A name for the key (unique).")],
+                tier: Annotated[str, typer.Option(help="Tier of every request made with the key.")] = "free",
+                scope: Annotated[list[str] | None, typer.Option(help="user (default) or admin; repeatable.")] = None) -> None:
+    """Create a key and print it once (it cannot be shown again)."""
+    from melancia.api.config import APISettings
+    from melancia.api.store import Store
+
+    key, plaintext = Store(APISettings().database_url).create_key(name, tier, scope or ["user"])
+    console.print(f"created key {key.name!r} (tier {key.tier}, scopes {', '.join(key.scopes)}); "
+                  "store it now, it is not shown again:", highlight=False)
+    out.print(plaintext, highlight=False)
+
+
+@keys_app.command("list")
+@user_errors
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List keys (names, tiers, scopes, dates; never secrets)."""
+    from rich.table import Table
+
+    from melancia.api.config import APISettings
+    from melancia.api.store import Store
+
+    keys = [k.as_dict() for k in Store(APISettings().database_url).list_keys()]
+    if as_json:
+        out.print_json(json.dumps(keys))
+        return
+    table = Table("name", "id", "tier", "scopes", "created", "last used", "revoked")
+    for k in keys:
+        table.add_row(k["name"], k["id"], k["tier"], ",".join(k["scopes"]), str(k["created_at"])[:19],
+                      str(k["last_used_at"] or "")[:19], str(k["revoked_at"] or "")[:19])
+    out.print(table)
+
+
+@keys_app.command("revoke")
+@user_errors
+def keys_revoke(name: Annotated[str, typer.Argument(help="Name or id of the key.")]) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    from melancia.api.config import APISettings
+    from melancia.api.store import Store
+
+    key = Store(APISettings().database_url).revoke_key(name)
+    out.print(f"revoked key {key.name!r} ({key.id})", highlight=False)
 
 
 # --------------------------------------------------------------------------- eval
