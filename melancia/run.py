@@ -7,6 +7,7 @@ makes in the cluster path.
 from __future__ import annotations
 
 import typing
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class RunConfig:
     """Router the serve stage serves (the promoted model through the registry alias ``champion``)."""
     predictor_port: int = 8080
     """Port of the KServe predictor started by the serve stage."""
+    api_port: int = 8000
+    """Port of the API gateway the serve stage puts in front of the predictor."""
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -67,8 +70,8 @@ def run_local(config: RunConfig, *, allow_rejects: bool = False, serve: bool = T
         _eval_stage(config, console)
     if "serve" in config.stages:
         if not serve:
-            console.print("not serving (--no-serve / MELANCIA_NO_SERVE=1); start it with "
-                          f"`melancia serve predictor --config {config.router_config}`")
+            console.print("not serving (--no-serve / MELANCIA_NO_SERVE=1); serve with "
+                          f"`melancia serve predictor --config {config.router_config}` and `melancia serve`")
             return 0
         return _serve_stage(config, console)
     return 0
@@ -132,12 +135,63 @@ def _promote(run_dir: Path, console: Console) -> None:
 
 
 def _serve_stage(config: RunConfig, console: Console) -> int:
-    from melancia.serving.server import serve_predictor
+    """The predictor as a child process, and the API in front of it, until Ctrl-C or SIGTERM."""
+    import subprocess
+    import sys
 
-    console.rule("[bold]serve: KServe predictor over the router")
-    console.print(f"predictor on http://127.0.0.1:{config.predictor_port} (v1 /v1/models/melancia:predict, "
-                  f"v2 /v2/models/melancia/infer, OpenAI /openai/v1/chat/completions); Ctrl-C stops it")
-    return serve_predictor(config.router_config, port=config.predictor_port)
+    from melancia.api.app import create_app
+    from melancia.api.config import APISettings
+    from melancia.api.server import serve_api
+
+    console.rule("[bold]serve: KServe predictor and the API in front of it")
+    predictor_url = f"http://127.0.0.1:{config.predictor_port}"
+    predictor = subprocess.Popen([sys.executable, "-m", "melancia.cli", "serve", "predictor", "--config",
+                                  str(config.router_config), "--port", str(config.predictor_port)])
+    try:
+        if not _wait_ready(predictor, f"{predictor_url}/v1/models/melancia"):
+            return predictor.returncode or 1
+        key = _session_key()
+        console.print(f"predictor: {predictor_url} (v1 /v1/models/melancia:predict, v2 /v2/models/melancia/infer, "
+                      f"OpenAI {predictor_url}/openai/v1)", highlight=False)
+        console.print(f"API: http://127.0.0.1:{config.api_port} (chat page at /, docs at /docs); key for this "
+                      f"session: {key}", highlight=False)
+        console.print(f"  curl -s http://127.0.0.1:{config.api_port}/api/v1/query -H 'X-API-Key: {key}' "
+                      "-H 'Content-Type: application/json' -d '{\"question\": \"O que é ACOS?\"}'", highlight=False)
+        settings = APISettings(predictor_url=predictor_url)
+        return serve_api(create_app(settings), port=config.api_port, grace_period_s=settings.grace_period_s)
+    finally:
+        predictor.terminate()
+        predictor.wait(60)
+
+
+def _wait_ready(process: Any, url: str, timeout_s: float = 600) -> bool:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _session_key() -> str:
+    """A fresh free-tier key for this local session; keys of earlier sessions are revoked."""
+    from datetime import datetime
+
+    from melancia.api.config import APISettings
+    from melancia.api.store import Store
+
+    store = Store(APISettings().database_url)
+    for old in store.list_keys(include_revoked=False):
+        if old.name.startswith("local-session-"):
+            store.revoke_key(old.id)
+    return store.create_key(f"local-session-{datetime.now():%Y%m%d-%H%M%S}", "free")[1]
 
 
 def compare_answers(base_ref: str, tuned_gguf: Path, file_type: str, questions: list[str], system_prompt: str,

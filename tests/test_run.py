@@ -34,3 +34,58 @@ def test_local_run_builds_data_trains_and_evaluates(melancia_home, monkeypatch):
     assert manifest["counts"]["heldout"] >= 60 and manifest["counts"]["train"] >= 300
     assert manifest["rejected"] == 0 and manifest["removed"]["leak"] == 0
     assert os.path.getsize(out / "stats.png") > 10_000
+
+
+@pytest.mark.integration
+def test_serve_stage_puts_the_api_in_front_of_a_running_predictor(tmp_path, melancia_home):
+    import re
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.servers import free_port, stop
+
+    router = tmp_path / "router.yaml"
+    router.write_text("providers:\n  local: {kind: fake, model: tuned, reply: 'Resposta: {question}'}\n"
+                      "tiers:\n  free: {arms: [{name: a, chain: [local]}]}\nretrieval: {enabled: false}\n")
+    api_port, predictor_port = free_port(), free_port()
+    log = tmp_path / "run.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "melancia.cli", "run", "--set", "stages=[serve]",
+                                    "--set", f"router_config={router}", "--set", f"api_port={api_port}",
+                                    "--set", f"predictor_port={predictor_port}"], cwd=REPO, stdout=sink,
+                                   stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "300"},
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not re.search(r"session: (mk_\S+)", log.read_text()):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        key = re.search(r"session: (mk_\S+)", log.read_text())[1]
+        url = f"http://127.0.0.1:{api_port}"
+        while True:
+            try:
+                if httpx.get(f"{url}/ready").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        answer = httpx.post(f"{url}/api/v1/query", json={"question": "O que é ACOS?"}, headers={"X-API-Key": key},
+                            timeout=30).json()
+        assert answer["answer"] == "Resposta: O que é ACOS?" and answer["model_name"] == "tuned"
+        with httpx.stream("POST", f"{url}/api/v1/query/stream", json={"question": "O que é ROAS?"},
+                          headers={"X-API-Key": key}, timeout=30) as response:
+            events = response.read().decode()
+        assert "event: token" in events and "event: done" in events and "Resposta: O que é ROAS?" in events
+        models = httpx.get(f"{url}/api/v1/models", headers={"X-API-Key": key}).json()
+        assert [(m["provider"], m["status"]) for m in models] == [("local", "available")]
+        assert httpx.get(f"http://127.0.0.1:{predictor_port}/v1/models/melancia").json()["ready"] is True
+    finally:
+        # uvicorn finishes its graceful shutdown, then re-raises SIGTERM so the exit status says why it ended
+        assert stop(process) == -15, log.read_text()
+    assert "Application shutdown complete" in log.read_text()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{predictor_port}/v1/models/melancia", timeout=2)

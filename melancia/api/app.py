@@ -39,7 +39,7 @@ from melancia.router.router import Answer, NoProviderAvailable, Query
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("melancia.api")
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 429, 503)}
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429, 500, 503)}
 
 
 @dataclass
@@ -75,10 +75,13 @@ def create_app(settings: APISettings | None = None, *, backend: AnswerBackend | 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if state.backend is None:
+        built = state.backend is None  # an injected backend belongs to whoever passed it in
+        if built:
             state.backend = await asyncio.to_thread(build_backend, settings)
         yield
-        state.backend.close()
+        if built:
+            state.backend.close()
+            state.backend = None
 
     app = FastAPI(title="MelancIA API", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES,
                   description="Retail Media Ads assistant: answers with sources, exact metric calculations, "
@@ -127,10 +130,54 @@ def _install_middleware(app: FastAPI, settings: APISettings) -> None:
                              "key": getattr(request.state, "key_name", None)}))
         return response
 
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_credentials=settings.cors_allow_credentials, allow_methods=["GET", "POST"],
                            allow_headers=["X-API-Key", "Authorization", "Content-Type"])
+
+
+class BodyLimit:
+    """Refuses bodies over ``max_bytes`` as they stream in (chunked uploads carry no Content-Length).
+
+    Past the limit the client gets 413 at once and the app sees a disconnect, so it stops reading; what the
+    app would still send is dropped.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+        refused = False
+
+        async def limited_receive() -> Any:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                refused = True
+                await self._refuse(send)
+                return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Any) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+    async def _refuse(self, send: Any) -> None:
+        body = json.dumps({"error": {"code": 413, "type": "payload_too_large",
+                                     "message": f"request body over {self.max_bytes} bytes"}}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 # ---------------------------------------------------------------------- errors
@@ -204,7 +251,7 @@ def effective_tier(state: Services, key: ApiKey, asked: str | None) -> str:
     if asked is None or asked == key.tier:
         return key.tier
     if asked not in tiers:
-        raise HTTPException(422, f"user_tier: unknown tier {asked!r}; expected one of {tiers}")
+        raise HTTPException(403, f"user_tier {asked!r} is not a tier of this service ({', '.join(tiers)})")
     if tiers.index(asked) > tiers.index(key.tier):
         raise HTTPException(403, f"user_tier {asked!r} is above this key's tier {key.tier!r}")
     return asked

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, LargeBinary, String, Text, TypeDecorator, create_engine, func, select
+from sqlalchemy import JSON, DateTime, Engine, LargeBinary, String, Text, TypeDecorator, create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -253,7 +253,17 @@ def _make_engine(url: str) -> Engine:
     connect_args = {"check_same_thread": False, "timeout": 30}
     if url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url:
         return create_engine(url, connect_args=connect_args, poolclass=StaticPool)
-    return create_engine(url, connect_args=connect_args)
+    engine = create_engine(url, connect_args=connect_args)
+    event.listen(engine, "connect", _sqlite_wal)
+    return engine
+
+
+def _sqlite_wal(connection: Any, _: Any) -> None:
+    """Write-ahead logging: readers do not wait for the query log's writers, commits skip a full fsync."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _hash_secret(secret: str, salt: bytes) -> bytes:

@@ -73,7 +73,7 @@ def test_tier_comes_from_the_key(api):
     assert premium["tier"] == "premium" and premium["provider"] == "strong" and premium["estimated_cost"] > 0
     downgraded = ask(api, "premium-user", user_tier="free", question="O que é ROAS?").json()
     assert downgraded["tier"] == "free" and downgraded["provider"] == "local"
-    assert ask(api, "premium-user", user_tier="gold").status_code == 422
+    assert ask(api, "premium-user", user_tier="gold").status_code == 403
 
 
 @pytest.mark.parametrize("body, field", [({"question": "oi"}, "question"), ({"max_tokens": 10}, "max_tokens"),
@@ -89,6 +89,16 @@ def test_oversized_body_is_refused(api):
     response = httpx.post(f"{api.url}/api/v1/query", content=b"{" + b" " * 70_000 + b"}",
                           headers={**headers(api, "free-user"), "Content-Type": "application/json"})
     assert response.status_code == 413 and response.json()["error"]["type"] == "payload_too_large"
+
+    def chunks():
+        yield b'{"question": "'
+        for _ in range(100):
+            yield b"a" * 1000
+        yield b'"}'
+
+    chunked = httpx.post(f"{api.url}/api/v1/query", content=chunks(),
+                         headers={**headers(api, "free-user"), "Content-Type": "application/json"})
+    assert chunked.status_code == 413 and "over 65536 bytes" in chunked.json()["error"]["message"]
 
 
 def test_calculation_questions_are_exact(api):
