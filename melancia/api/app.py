@@ -245,7 +245,9 @@ AdminKey = Annotated[ApiKey, Depends(admin)]
 
 def effective_tier(state: Services, key: ApiKey, asked: str | None) -> str:
     """The key's tier, or a lower one the client asks for; a higher one is refused (403)."""
-    tiers = state.backend.tiers if state.backend else [key.tier]
+    tiers = _backend(state).tiers
+    if not tiers:
+        raise HTTPException(503, "not ready: the backend has not reported its tiers yet")
     if key.tier not in tiers:
         raise HTTPException(403, f"this key's tier {key.tier!r} is not served (tiers: {', '.join(tiers)})")
     if asked is None or asked == key.tier:

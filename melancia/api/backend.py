@@ -66,8 +66,14 @@ class PredictorBackend:
 
         self.url, self.model = url.rstrip("/"), model
         self._client = httpx.Client(base_url=self.url, timeout=timeout_s)
-        status = self.status()
-        self.tiers = status.get("tiers") or ["free", "premium"]
+        self._tiers: list[str] = []
+
+    @property
+    def tiers(self) -> list[str]:
+        """The predictor's tiers, asked once it answers (empty while it is unreachable)."""
+        if not self._tiers:
+            self._tiers = list(self.status().get("tiers") or [])
+        return self._tiers
 
     def answer(self, query: Query) -> Answer:
         instance = {"question": query.question, "user_id": query.user_id, "tier": query.tier,
