@@ -1,0 +1,1 @@
+"""The operator: TrainingRun custom resources -> training Job (GPU, CPU fallback) -> gated evaluation -> promotion."""
