@@ -205,6 +205,15 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Name or id of the key.
     out.print(f"revoked key {key.name!r} ({key.id})", highlight=False)
 
 
+@app.command()
+def operator(namespace: Annotated[list[str] | None, typer.Option(
+        help="Watch only this namespace (repeatable; default: all).")] = None) -> None:
+    """Run the TrainingRun operator (kopf) against the cluster of the current kubeconfig."""
+    from melancia.operator.__main__ import main as run_operator
+
+    raise typer.Exit(run_operator([f"--namespace={n}" for n in namespace or []]))
+
+
 # --------------------------------------------------------------------------- eval
 
 

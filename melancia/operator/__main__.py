@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import melancia.operator.handlers  # noqa: F401 - registers the handlers
 
+    kopf.configure(log_format=kopf.LogFormat.PLAIN)  # one line per handler run, to the pod's log
     asyncio.run(kopf.operator(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace or [],
                               liveness_endpoint=args.liveness or None))
     return 0
