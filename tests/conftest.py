@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# the test control plane fixtures (control_plane, scheduling_cluster) serve tests/k8s and tests/charts
+pytest_plugins = ["tests.k8s.conftest"]
 MODEL_CACHE = REPO / ".cache" / "models"
 
 CHATML_TEMPLATE = (

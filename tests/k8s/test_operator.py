@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.k8s.conftest import REPO, k8s_bin_dir
+from tests.k8s.crds import install_crd
 from tests.servers import free_port
 
 pytestmark = pytest.mark.k8s
@@ -37,22 +38,6 @@ def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 60.0, log: 
         time.sleep(0.3)
     tail = log.read_text()[-4000:] if log and log.exists() else ""
     raise AssertionError(f"timed out waiting for {what}\n{tail}")
-
-
-def install_crd(api_client, path: Path) -> None:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    extensions = client.ApiextensionsV1Api(api_client)
-    body = yaml.safe_load(path.read_text())
-    try:
-        extensions.create_custom_resource_definition(body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    name = body["metadata"]["name"]
-    wait_for(lambda: any(c.type == "Established" and c.status == "True" for c in
-                         extensions.read_custom_resource_definition(name).status.conditions or []), f"CRD {name}")
 
 
 @pytest.fixture(scope="module")
@@ -295,13 +280,14 @@ def test_killed_operator_resumes_without_duplicates_and_deletion_cleans_up(clust
              "Jobs deleted with the run", log=operator.log)
 
 
-def apply_file(api_client, path: Path, *, dry_run: bool) -> list[str]:
-    """Every object of a YAML file through the API server (``dry_run``: validated and defaulted, not stored)."""
+def apply_file(api_client, path: Path, *, dry_run: bool, kinds: tuple[str, ...] = ()) -> list[str]:
+    """Every object (of ``kinds``, when given) of a YAML file through the API server (``dry_run``: validated
+    and defaulted, not stored)."""
     from kubernetes import client, utils
 
     created = []
     for body in yaml.safe_load_all(path.read_text()):
-        if not body:
+        if not body or (kinds and body["kind"] not in kinds):
             continue
         kwargs = {"dry_run": "All"} if dry_run else {}
         try:
@@ -327,15 +313,15 @@ def test_every_manifest_passes_server_side_validation(cluster):
         except client.exceptions.ApiException as exc:
             assert exc.status == 409
     checked = []
-    for path in [REPO / "manifests/operator/rbac.yaml", REPO / "manifests/operator/deployment.yaml",
-                 REPO / "manifests/trainingrun-example.yaml", *sorted((REPO / "jobs").glob("*.yaml"))]:
+    for path in [REPO / "manifests/operator/operator.yaml", REPO / "manifests/trainingrun-example.yaml",
+                 *sorted((REPO / "jobs").glob("*.yaml"))]:
         checked += apply_file(cluster.client, path, dry_run=True)
     assert {"Deployment/melancia-operator", "ClusterRole/melancia-operator", "TrainingRun/acos-smollm2",
             "Job/acos-smollm2-train-gpu", "Job/acos-smollm2-eval"} <= set(checked)
 
 
 def service_account_kubeconfig(cluster, work: Path) -> Path:
-    """A kubeconfig for the operator's ServiceAccount (the RBAC of manifests/operator/rbac.yaml only)."""
+    """A kubeconfig for the operator's ServiceAccount (only the RBAC of manifests/operator/operator.yaml)."""
     from kubernetes import client
 
     core = client.CoreV1Api(cluster.client)
@@ -343,7 +329,8 @@ def service_account_kubeconfig(cluster, work: Path) -> Path:
         core.create_namespace({"metadata": {"name": "melancia-system"}})
     except client.exceptions.ApiException as exc:
         assert exc.status == 409
-    apply_file(cluster.client, REPO / "manifests/operator/rbac.yaml", dry_run=False)
+    apply_file(cluster.client, REPO / "manifests/operator/operator.yaml", dry_run=False,
+               kinds=("ServiceAccount", "ClusterRole", "ClusterRoleBinding"))
     token = core.create_namespaced_service_account_token(
         "melancia-operator", "melancia-system", {"spec": {"expirationSeconds": 3600}}).status.token
     config = {"apiVersion": "v1", "kind": "Config", "current-context": "operator",

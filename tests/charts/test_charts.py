@@ -1,0 +1,177 @@
+"""The Helm charts with a real Helm: lint, render every profile, validate against the Kubernetes schemas,
+and (``k8s``) server-side dry run and ``helm install`` of the umbrella chart into the test control plane."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.k8s.conftest import k8s_bin_dir
+from tests.k8s.crds import install_crd
+
+REPO = Path(__file__).resolve().parents[2]
+CHARTS = ["mlflow", "chromadb", "melancia-api", "melancia-predictor", "melancia-operator", "melancia"]
+PROFILES = [None, "values-kind.yaml", "values-production.yaml"]
+CUSTOM_KINDS = {"InferenceService", "ServiceMonitor", "PodMonitor", "TrainingRun"}
+KUBERNETES_VERSION = "1.35.0"  # the kubectl/Helm client generation; the test API server is 1.37
+
+
+def tool_dir() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "melancia/helm/bin"
+    return Path(os.environ.get("MELANCIA_HELM_BIN") or cache)
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    binary = tool_dir() / "helm"
+    if not binary.exists():
+        result = subprocess.run([str(REPO / "scripts/helm-binaries.sh")], capture_output=True, text=True)
+        if result.returncode:
+            pytest.fail(f"scripts/helm-binaries.sh failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def charts(helm, tmp_path_factory) -> Path:
+    """A copy of charts/ with the umbrella's dependencies built (the checkout stays clean)."""
+    copy = tmp_path_factory.mktemp("charts") / "charts"
+    shutil.copytree(REPO / "charts", copy, symlinks=False, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+    run(helm, "dependency", "build", str(copy / "melancia"))
+    return copy
+
+
+def run(helm: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(helm), *args], capture_output=True, text=True)
+    if check and result.returncode:
+        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def profile_args(charts: Path, chart: str, profile: str | None) -> list[str]:
+    return ["-f", str(charts / chart / profile)] if profile else []
+
+
+def render(helm: Path, charts: Path, chart: str, profile: str | None = None, *extra: str) -> list[dict]:
+    out = run(helm, "template", "melancia", str(charts / chart), "--namespace", "melancia",
+              *profile_args(charts, chart, profile), *extra).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def cases():
+    for chart in CHARTS:
+        for profile in PROFILES if chart == "melancia" else [None]:
+            yield pytest.param(chart, profile, id=f"{chart}-{profile or 'default'}")
+
+
+@pytest.mark.parametrize("chart, profile", list(cases()))
+def test_lints_renders_and_validates(helm, charts, chart, profile):
+    lint = run(helm, "lint", "--strict", str(charts / chart), *profile_args(charts, chart, profile), check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    import kubernetes_validate
+
+    objects = render(helm, charts, chart, profile)
+    assert objects
+    for obj in objects:
+        if obj["kind"] in CUSTOM_KINDS:
+            continue  # validated by the API server with the upstream CRDs (k8s tests below)
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        spec = obj.get("spec", {}).get("template", {}).get("spec")
+        if spec:  # every workload runs as non-root with resources and probes
+            assert spec["securityContext"]["runAsNonRoot"] is True, obj["metadata"]["name"]
+            for container in spec["containers"]:
+                assert container["resources"]["limits"], obj["metadata"]["name"]
+                assert "livenessProbe" in container, obj["metadata"]["name"]
+
+
+def test_the_umbrella_installs_everything_with_consistent_names(helm, charts):
+    objects = {(o["kind"], o["metadata"]["name"]) for o in render(helm, charts, "melancia", "values-production.yaml")}
+    assert {("Deployment", "melancia-mlflow"), ("StatefulSet", "melancia-chromadb"), ("Deployment", "melancia-api"),
+            ("InferenceService", "melancia"), ("Deployment", "melancia-operator"),
+            ("ServiceMonitor", "melancia-api"), ("PodMonitor", "melancia-predictor"),
+            ("ConfigMap", "melancia-grafana-dashboard")} <= objects
+    predictor = next(o for o in render(helm, charts, "melancia") if o["kind"] == "InferenceService")
+    env = {e["name"]: e["value"] for e in predictor["spec"]["predictor"]["containers"][0]["env"]}
+    services = {o["metadata"]["name"]: o for o in render(helm, charts, "melancia") if o["kind"] == "Service"}
+    assert env["MLFLOW_TRACKING_URI"] == "http://melancia-mlflow:5000" and "melancia-mlflow" in services
+    assert env["MELANCIA_CHROMA_URL"] == "http://melancia-chromadb:8000" and "melancia-chromadb" in services
+
+
+def test_production_secrets_come_from_existing_secrets(helm, charts):
+    objects = render(helm, charts, "melancia", "values-production.yaml")
+    api = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "melancia-api")
+    env = {e["name"]: e for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MELANCIA_API_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "melancia-api-db",
+                                                                              "key": "database-url"}
+    assert env["MELANCIA_API_REDIS_URL"]["valueFrom"]["secretKeyRef"]["name"] == "melancia-redis"
+    assert not [o for o in objects if o["kind"] == "Secret"]  # the charts never create secrets
+
+
+@pytest.mark.parametrize("chart, values, message", [
+    ("melancia-api", ["--set", "replicas=0"], "/replicas"),
+    ("melancia-api", ["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
+    ("melancia-predictor", ["--set", "deploymentMode=Batch"], "deploymentMode"),
+    ("mlflow", ["--set", "unknownKey=1"], "unknownKey"),
+])
+def test_the_schema_refuses_bad_values(helm, charts, chart, values, message):
+    result = run(helm, "template", "x", str(charts / chart), *values, check=False)
+    assert result.returncode != 0 and message in result.stderr
+
+
+def test_dashboard_queries_only_metrics_the_code_exports(helm, charts):
+    import json
+    import re
+
+    dashboard = json.loads((REPO / "charts/melancia/dashboards/melancia.json").read_text())
+    used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"melancia_[a-z_]+", t["expr"])}
+    code = "".join(p.read_text() for p in (REPO / "melancia").rglob("metrics.py"))
+    exported = set(re.findall(r'"(melancia_[a-z_]+)"', code))
+    suffixes = ("_bucket", "_total", "_count", "_sum")
+    for metric in used:
+        base = next((metric[: -len(s)] for s in suffixes if metric.endswith(s) and metric[: -len(s)] in exported), metric)
+        assert base in exported or metric in exported, metric
+
+
+def test_rendered_operator_manifests_are_current(helm):
+    rendered = subprocess.run([str(REPO / "scripts/render-manifests.sh")], capture_output=True, text=True,
+                              env={**os.environ, "HELM": str(helm)}, cwd=REPO)
+    assert rendered.returncode == 0, rendered.stderr
+    diff = subprocess.run(["git", "diff", "--exit-code", "--", "manifests/operator"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert diff.returncode == 0, "manifests/operator is stale; run scripts/render-manifests.sh\n" + diff.stdout
+
+
+def upstream_crds() -> list[Path]:
+    return sorted((k8s_bin_dir().parent / "crds").glob("*.yaml"))
+
+
+@pytest.mark.k8s
+def test_server_side_dry_run_and_helm_install_into_the_control_plane(helm, charts, control_plane, tmp_path):
+    kubectl = tool_dir() / "kubectl"
+    env = {**os.environ, "KUBECONFIG": str(control_plane.kubeconfig)}
+
+    def k(*args: str) -> str:
+        result = subprocess.run([str(kubectl), *args], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    for crd in [*upstream_crds(), REPO / "charts/melancia-operator/crds/trainingrun.yaml"]:
+        install_crd(control_plane.client, crd)
+    k("create", "namespace", "melancia")
+    for profile in PROFILES:
+        rendered = tmp_path / f"{profile or 'default'}.yaml"
+        rendered.write_text(run(helm, "template", "melancia", str(charts / "melancia"), "--namespace", "melancia",
+                                *profile_args(charts, "melancia", profile)).stdout)
+        k("apply", "--dry-run=server", "-n", "melancia", "-f", str(rendered))
+    install = run(helm, "install", "melancia", str(charts / "melancia"), "--namespace", "melancia",
+                  "-f", str(charts / "melancia/values-kind.yaml"), "--kubeconfig", str(control_plane.kubeconfig))
+    assert "STATUS: deployed" in install.stdout
+    found = k("get", "deployments,statefulsets,services,inferenceservices,configmaps", "-n", "melancia", "-o", "name")
+    for name in ("deployment.apps/melancia-api", "deployment.apps/melancia-mlflow", "statefulset.apps/melancia-chromadb",
+                 "deployment.apps/melancia-operator", "inferenceservice.serving.kserve.io/melancia",
+                 "configmap/melancia-router"):
+        assert name in found, found
