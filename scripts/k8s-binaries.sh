@@ -51,12 +51,14 @@ up_to_date() {
 }
 
 # Upstream CRDs the tests install (their Go modules carry them): KServe's InferenceService, for the
-# operator's roll-out and the predictor chart, and Prometheus Operator's monitors, for the charts.
+# operator's roll-out and the predictor chart, Prometheus Operator's monitors, for the charts, and
+# skaffold's config schemas.
 KSERVE_VERSION="${MELANCIA_KSERVE_CRD_VERSION:-v0.15.2}"
 PROMETHEUS_OPERATOR_VERSION="${MELANCIA_PROMETHEUS_OPERATOR_VERSION:-v0.80.1}"
+SKAFFOLD_VERSION="${MELANCIA_SKAFFOLD_VERSION:-v2.16.1}"
 CRDS="$(dirname "$BIN")/crds"
 fetch_kserve_crd() {
-    [ -f "$CRDS/.stamp-$KSERVE_VERSION-$PROMETHEUS_OPERATOR_VERSION" ] && return 0
+    [ -f "$CRDS/.stamp-$KSERVE_VERSION-$PROMETHEUS_OPERATOR_VERSION-$SKAFFOLD_VERSION" ] && return 0
     log "go mod download github.com/kserve/kserve@$KSERVE_VERSION (InferenceService CRD)"
     kserve_dir="$(cd "$BIN" && go mod download -json "github.com/kserve/kserve@$KSERVE_VERSION" \
         | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
@@ -71,8 +73,14 @@ fetch_kserve_crd() {
     for kind in servicemonitors podmonitors; do
         cp "$prom_dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$CRDS/"
     done
-    chmod u+w "$CRDS"/*.yaml
-    touch "$CRDS/.stamp-$KSERVE_VERSION-$PROMETHEUS_OPERATOR_VERSION"
+    # skaffold's published config schemas (docs-v2/content/en/schemas), to check skaffold.yaml
+    log "go mod download github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION (config schemas)"
+    skaffold_dir="$(cd "$BIN" && go mod download -json "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+    mkdir -p "$(dirname "$BIN")/schemas"
+    cp "$skaffold_dir"/docs-v2/content/en/schemas/v4beta*.json "$(dirname "$BIN")/schemas/"
+    chmod u+w "$CRDS"/*.yaml "$(dirname "$BIN")"/schemas/*.json
+    touch "$CRDS/.stamp-$KSERVE_VERSION-$PROMETHEUS_OPERATOR_VERSION-$SKAFFOLD_VERSION"
 }
 
 mkdir -p "$BIN"

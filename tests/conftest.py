@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # the test control plane fixtures (control_plane, scheduling_cluster) serve tests/k8s and tests/charts
-pytest_plugins = ["tests.k8s.conftest"]
+pytest_plugins = ["tests.k8s.fixtures"]
 MODEL_CACHE = REPO / ".cache" / "models"
 
 CHATML_TEMPLATE = (

@@ -4,14 +4,14 @@ and (``k8s``) server-side dry run and ``helm install`` of the umbrella chart int
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.k8s.conftest import k8s_bin_dir
+from tests.charts.helm import profile_args, render, run, tool_dir
+from tests.k8s.fixtures import k8s_bin_dir
 from tests.k8s.crds import install_crd
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,47 +19,6 @@ CHARTS = ["mlflow", "chromadb", "melancia-api", "melancia-predictor", "melancia-
 PROFILES = [None, "values-kind.yaml", "values-production.yaml"]
 CUSTOM_KINDS = {"InferenceService", "ServiceMonitor", "PodMonitor", "TrainingRun"}
 KUBERNETES_VERSION = "1.35.0"  # the kubectl/Helm client generation; the test API server is 1.37
-
-
-def tool_dir() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "melancia/helm/bin"
-    return Path(os.environ.get("MELANCIA_HELM_BIN") or cache)
-
-
-@pytest.fixture(scope="session")
-def helm() -> Path:
-    binary = tool_dir() / "helm"
-    if not binary.exists():
-        result = subprocess.run([str(REPO / "scripts/helm-binaries.sh")], capture_output=True, text=True)
-        if result.returncode:
-            pytest.fail(f"scripts/helm-binaries.sh failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
-    return binary
-
-
-@pytest.fixture(scope="session")
-def charts(helm, tmp_path_factory) -> Path:
-    """A copy of charts/ with the umbrella's dependencies built (the checkout stays clean)."""
-    copy = tmp_path_factory.mktemp("charts") / "charts"
-    shutil.copytree(REPO / "charts", copy, symlinks=False, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
-    run(helm, "dependency", "build", str(copy / "melancia"))
-    return copy
-
-
-def run(helm: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(helm), *args], capture_output=True, text=True)
-    if check and result.returncode:
-        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def profile_args(charts: Path, chart: str, profile: str | None) -> list[str]:
-    return ["-f", str(charts / chart / profile)] if profile else []
-
-
-def render(helm: Path, charts: Path, chart: str, profile: str | None = None, *extra: str) -> list[dict]:
-    out = run(helm, "template", "melancia", str(charts / chart), "--namespace", "melancia",
-              *profile_args(charts, chart, profile), *extra).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
 def cases():

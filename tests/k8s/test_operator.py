@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.k8s.conftest import REPO, k8s_bin_dir
+from tests.k8s.fixtures import REPO, k8s_bin_dir
 from tests.k8s.crds import install_crd
 from tests.servers import free_port
 
@@ -314,10 +314,10 @@ def test_every_manifest_passes_server_side_validation(cluster):
             assert exc.status == 409
     checked = []
     for path in [REPO / "manifests/operator/operator.yaml", REPO / "manifests/trainingrun-example.yaml",
-                 *sorted((REPO / "jobs").glob("*.yaml"))]:
+                 REPO / "manifests/kind/e2e.yaml", *sorted((REPO / "jobs").glob("*.yaml"))]:
         checked += apply_file(cluster.client, path, dry_run=True)
     assert {"Deployment/melancia-operator", "ClusterRole/melancia-operator", "TrainingRun/acos-smollm2",
-            "Job/acos-smollm2-train-gpu", "Job/acos-smollm2-eval"} <= set(checked)
+            "Job/acos-smollm2-train-gpu", "Job/acos-smollm2-eval", "TrainingRun/e2e-smollm2"} <= set(checked)
 
 
 def service_account_kubeconfig(cluster, work: Path) -> Path:
