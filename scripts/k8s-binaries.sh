@@ -21,6 +21,8 @@
 #   MELANCIA_K8S_COMPONENTS  which binaries (default: all five; etcd and kube-apiserver are the minimum)
 #   MELANCIA_K8S_ETCD        source (default) or debian: Debian's etcd-server, /usr/bin/etcd when the
 #                            package is installed, else the .deb unpacked into the cache (no service)
+#   MELANCIA_K8S_KEEP_GO_CACHE  1 keeps the Go build cache of these builds (4 GB; faster version bumps);
+#                            by default it lives in the cache folder and is removed after a good build
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -84,6 +86,9 @@ fetch_kserve_crd() {
 }
 
 mkdir -p "$BIN"
+# A private Go build cache, removed after a successful build: the stamped binaries are what is reused,
+# and the 4 GB of compiled Kubernetes packages would otherwise stay in the user's cache for good.
+export GOCACHE="$CACHE/go-build"
 fetch_kserve_crd
 todo=()
 for c in $COMPONENTS; do
@@ -281,4 +286,8 @@ for c in "${todo[@]}"; do
 done
 
 log "done: $(cd "$BIN" && ls -1 $COMPONENTS | tr '\n' ' ')"
-log "disk: bin $(du -sh "$BIN" | cut -f1), Go module cache $(du -sh "$(go env GOMODCACHE)" 2>/dev/null | cut -f1), Go build cache $(du -sh "$(go env GOCACHE)" 2>/dev/null | cut -f1)"
+log "disk: bin $(du -sh "$BIN" | cut -f1), Go module cache $(du -sh "$(go env GOMODCACHE)" 2>/dev/null | cut -f1), Go build cache $(du -sh "$GOCACHE" 2>/dev/null | cut -f1)"
+if [ "${MELANCIA_K8S_KEEP_GO_CACHE:-0}" != 1 ]; then
+    go clean -cache
+    log "removed the Go build cache $GOCACHE (MELANCIA_K8S_KEEP_GO_CACHE=1 keeps it)"
+fi
