@@ -399,7 +399,8 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/api/v1/models", response_model=list[ModelInfo], tags=["Models"])
     async def models(key: UserKey, request: Request) -> list[ModelInfo]:
-        status = services(request).backend.status() if services(request).backend else {"providers": []}
+        backend = services(request).backend
+        status = await asyncio.to_thread(backend.status) if backend else {"providers": []}
         return [ModelInfo(provider=p["name"], name=p["model"], kind=p["kind"],
                           status="available" if p["available"] and p["circuit"] != "open" else "unavailable",
                           reason=p["reason"] or (f"circuit open, retry in {p['retry_in_s']} s"

@@ -146,14 +146,11 @@ class MelanciaPredictor(Model):
 
         if isinstance(payload, InferRequest):
             queries = v2_queries(payload)
-            answers = await asyncio.gather(*(asyncio.to_thread(self._answer_or_error, q) for q in queries))
+            answers = await asyncio.gather(*(asyncio.to_thread(self.answer, q) for q in queries))
             return v2_response(payload, self.name, answers)
-        queries = v1_queries(payload)
-        answers = [await asyncio.to_thread(self._answer_or_error, q) for q in queries]
+        queries = v1_queries(payload)  # NoProviderAvailable is answered 503 by the server's handler
+        answers = [await asyncio.to_thread(self.answer, q) for q in queries]
         return {"predictions": [a.as_dict() for a in answers]}
-
-    def _answer_or_error(self, query: Query) -> Answer:
-        return self.answer(query)  # NoProviderAvailable is answered 503 by the server's handler
 
 
 class MelanciaRepository(ModelRepository):

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.charts.helm import profile_args, render, run, tool_dir
 from tests.k8s.fixtures import k8s_bin_dir

@@ -63,8 +63,9 @@ def scheduling_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Con
     Jobs are run by the real Job controller (kwok completes the pods of a Job once they run)."""
     bin_dir = ensure_binaries(REQUIRED_BINARIES + SCHEDULING_BINARIES)
     missing = missing_binaries(bin_dir, SCHEDULING_BINARIES)
-    if missing:  # MELANCIA_K8S_COMPONENTS left them out of the build on purpose
-        pytest.skip(f"{', '.join(missing)} not built (MELANCIA_K8S_COMPONENTS)")
+    if missing:  # MELANCIA_K8S_COMPONENTS left them out of the build: these tests cannot run without them
+        pytest.fail(f"{', '.join(missing)} not built; unset MELANCIA_K8S_COMPONENTS or deselect with -m 'not k8s'",
+                    pytrace=False)
     plane = _started(bin_dir, tmp_path_factory.mktemp("scheduling-cluster"))
     try:
         try:

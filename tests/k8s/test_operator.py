@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -196,7 +197,7 @@ def test_gpu_run_passes_the_gate_promotes_and_rolls_out(cluster, namespace, oper
     assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 20
     events = client.CoreV1Api(cluster.client).list_namespaced_event(namespace).items
     assert {"Promoted", "Evaluating"} <= {e.reason for e in events if e.involved_object.name == "gpu-run"}
-    metrics = __import__("httpx").get(f"http://127.0.0.1:{operator.metrics_port}/metrics").text
+    metrics = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics").text
     assert "melancia_operator_promotions_total 1.0" in metrics
 
 
