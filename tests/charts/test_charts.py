@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.charts.helm import profile_args, render, run, tool_dir
-from tests.k8s.fixtures import k8s_bin_dir
+from tests.k8s.fixtures import assets_dir
 from tests.k8s.crds import install_crd
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ def test_rendered_operator_manifests_are_current(helm):
 
 
 def upstream_crds() -> list[Path]:
-    return sorted((k8s_bin_dir().parent / "crds").glob("*.yaml"))
+    return sorted((assets_dir() / "crds").glob("*.yaml"))
 
 
 @pytest.mark.k8s

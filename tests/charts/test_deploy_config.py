@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.charts.helm import render
-from tests.k8s.fixtures import k8s_bin_dir
+from tests.k8s.fixtures import assets_dir
 
 REPO = Path(__file__).resolve().parents[2]
 SKAFFOLD = yaml.safe_load((REPO / "skaffold.yaml").read_text())
@@ -20,9 +20,9 @@ E2E_SCRIPT = (REPO / "scripts/kind-e2e.sh").read_text()
 
 def skaffold_schema() -> dict:
     version = SKAFFOLD["apiVersion"].split("/", 1)[1]
-    path = k8s_bin_dir().parent / "schemas" / f"{version}.json"
+    path = assets_dir() / "schemas" / f"{version}.json"
     if not path.is_file():
-        pytest.fail(f"{path} missing: run scripts/k8s-binaries.sh (it fetches skaffold's schemas)")
+        pytest.fail(f"{path} missing: run scripts/test-assets.sh (it fetches skaffold's schemas)")
     return json.loads(path.read_text())
 
 

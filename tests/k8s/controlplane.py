@@ -45,6 +45,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_LABEL = "nvidia.com/gpu.present"
 
 REQUIRED_BINARIES = ("etcd", "kube-apiserver")
+KWOK_STAGES = Path(__file__).resolve().parents[2] / "scripts" / "kwok-stages.yaml"
 SCHEDULING_BINARIES = ("kube-scheduler", "kube-controller-manager", "kwok")
 
 
@@ -399,9 +400,7 @@ class ControlPlane:
         """kwok managing the nodes annotated ``kwok.x-k8s.io/node=fake`` (see :meth:`add_fake_node`)."""
         if self.running("kwok"):
             return
-        stages = self.bin_dir / "kwok-stages.yaml"
-        if not stages.is_file():
-            raise ControlPlaneError(f"{stages} missing: run scripts/k8s-binaries.sh")
+        stages = KWOK_STAGES
         port = free_port()
         kwok = self._spawn("kwok", [
             str(self.bin_dir / "kwok"), f"--config={stages}", f"--kubeconfig={self.kubeconfig}",

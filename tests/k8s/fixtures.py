@@ -20,10 +20,27 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "scripts" / "k8s-binaries.sh"
 
 
+def cache_dir() -> Path:
+    """Where the scripts keep what they build and fetch (scripts/lib/common.sh: CACHE_ROOT)."""
+    configured = os.environ.get("MELANCIA_CACHE")
+    return Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "melancia"
+
+
 def k8s_bin_dir() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "melancia/k8s/bin"
-    configured = Path(os.environ.get("MELANCIA_K8S_BIN") or cache)
+    configured = Path(os.environ.get("MELANCIA_K8S_BIN") or cache_dir() / "k8s/bin")
     return configured if configured.is_absolute() else REPO / configured
+
+
+def assets_dir() -> Path:
+    """Upstream CRDs and schemas (scripts/test-assets.sh), fetched on first use."""
+    assets = cache_dir() / "assets"
+    if not (assets / ".stamp").is_file():
+        script = REPO / "scripts" / "test-assets.sh"
+        result = subprocess.run([str(script)], check=False, cwd=REPO, capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail(f"{script.name} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}",
+                        pytrace=False)
+    return assets
 
 
 def ensure_binaries(names: tuple[str, ...]) -> Path:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.k8s.fixtures import REPO, k8s_bin_dir
+from tests.k8s.fixtures import REPO, assets_dir
 from tests.k8s.crds import install_crd
 from tests.servers import free_port
 
@@ -44,7 +44,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 60.0, log: 
 @pytest.fixture(scope="module")
 def cluster(scheduling_cluster):
     install_crd(scheduling_cluster.client, REPO / "manifests/crds/trainingrun.yaml")
-    install_crd(scheduling_cluster.client, k8s_bin_dir().parent / "crds/serving.kserve.io_inferenceservices.yaml")
+    install_crd(scheduling_cluster.client, assets_dir() / "crds/serving.kserve.io_inferenceservices.yaml")
     return scheduling_cluster
 
 
