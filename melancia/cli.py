@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from melancia import __version__
+from melancia.errors import MelanciaError
 
 app = typer.Typer(help="MelancIA: fine-tune, evaluate and serve a Retail Media Ads assistant.",
                   no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -36,13 +37,11 @@ SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a c
 
 def user_errors(func: F) -> F:
     """Turn the errors a user can act on into one clear line and exit code 2 (no traceback)."""
-    from melancia.errors import user_error_types
-
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except user_error_types() as exc:
+        except MelanciaError as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
             raise typer.Exit(2) from None
 

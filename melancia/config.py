@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from melancia.errors import MelanciaError
+
 T = TypeVar("T")
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -27,7 +29,7 @@ DEFAULT_SYSTEM_PROMPT = (
 PACKAGED_MODEL = "packaged:smollm2"
 
 
-class ConfigError(ValueError):
+class ConfigError(MelanciaError, ValueError):
     """A config value is missing, unknown or of the wrong type; the message says where."""
 
 

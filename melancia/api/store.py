@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from melancia.errors import MelanciaError
 from melancia.settings import get_settings
 
 SCOPES = ("user", "admin")
@@ -40,7 +41,7 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 _VERIFIED_MAX = 10_000
 
 
-class StoreError(ValueError):
+class StoreError(MelanciaError, ValueError):
     """A key or query-log request that cannot be honoured (unknown key, duplicate name, bad tier or scope)."""
 
 

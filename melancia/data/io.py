@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from melancia.errors import MelanciaError
 
-class DataError(ValueError):
+
+class DataError(MelanciaError, ValueError):
     """A dataset input cannot be used at all (missing, a directory, empty, unreadable)."""
 
 

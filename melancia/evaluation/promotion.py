@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from melancia.config import EvalConfig
+from melancia.errors import MelanciaError
 from melancia.evaluation.runner import COMPARED_METRICS
 
 GATE_TAG = "melancia.gate"
 
 
-class PromotionError(RuntimeError):
+class PromotionError(MelanciaError, RuntimeError):
     """The version cannot be promoted; the message says why."""
 
 

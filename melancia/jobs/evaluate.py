@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from melancia.jobs import write_termination_log
+from melancia.errors import write_termination_log
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from melancia.jobs import write_termination_log
+from melancia.errors import write_termination_log
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from melancia.jobs import write_termination_log
+from melancia.errors import failure_reason, write_termination_log
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,14 +47,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def report_failure(exc: BaseException) -> str:
-    """One line for people and for the pod status; never a traceback."""
-    from melancia.errors import user_error_types
-
-    if isinstance(exc, user_error_types()):
-        reason = str(exc)
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
-    reason = " ".join(reason.split())[:1000]
+    """One line for people and for the pod status (also written to the termination log)."""
+    reason = failure_reason(exc)
     write_termination_log(reason)
     return reason
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from melancia.errors import MelanciaError
 from melancia.settings import get_settings
 
 PACKAGED_MODELS = {
@@ -31,7 +32,7 @@ PACKAGED_MODELS = {
 }
 
 
-class ModelNotFoundError(RuntimeError):
+class ModelNotFoundError(MelanciaError, RuntimeError):
     """The reference names nothing that can be loaded here; the message says what was tried."""
 
 

@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from melancia.errors import MelanciaError
+
 Messages = list[dict[str, str]]
 
 
-class ProviderError(RuntimeError):
+class ProviderError(MelanciaError, RuntimeError):
     """A provider could not answer (unreachable, timed out, refused); safe to show to users."""
 
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from melancia.data.io import atomic_write_text
+from melancia.errors import MelanciaError
 from melancia.retrieval.chunking import Chunk, chunk_file, content_hash, document_paths
 from melancia.settings import get_settings
 
@@ -39,7 +40,7 @@ so on Portuguese it is the weaker signal. Both constants were chosen on data/ret
 MANIFEST_VERSION = 1
 
 
-class IndexNotFoundError(RuntimeError):
+class IndexNotFoundError(MelanciaError, RuntimeError):
     """There is no usable index; the message names the command that builds one."""
 
 

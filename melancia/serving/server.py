@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from melancia.errors import write_termination_log
 from melancia.router.router import NoProviderAvailable
 
 
@@ -25,7 +26,6 @@ def serve_predictor(config_path: Path | str, overrides: list[str] | None = None,
                     reload_interval_s: float = 0.0, grace_period_s: int = 30) -> int:
     from kserve import ModelServer, model_server
 
-    from melancia.jobs import write_termination_log
     from melancia.serving.openai_routes import openai_router, status_router
     from melancia.serving.predictor import MelanciaPredictor, MelanciaRepository
 

@@ -36,6 +36,8 @@ from typing import Any
 import gguf
 import numpy as np
 
+from melancia.errors import MelanciaError
+
 ARCHITECTURES = {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2}
 
 FILE_TYPES = {
@@ -55,7 +57,7 @@ _KNOWN_SPLIT_PATTERNS = {
 _IGNORED_TENSOR_SUFFIXES = ("rotary_emb.inv_freq",)
 
 
-class GGUFExportError(ValueError):
+class GGUFExportError(MelanciaError, ValueError):
     """The model directory cannot be exported to GGUF here; the message says why and what to do."""
 
 
