@@ -22,11 +22,13 @@ from pathlib import Path
 
 import torch
 
-from melancia.config import PACKAGED_MODEL, DataConfig, TrainConfig
+from melancia.data.config import DataConfig
+from melancia.models.loading import PACKAGED_MODEL
 from melancia.models.loading import load_tokenizer
 from melancia.settings import get_settings
 from melancia.training.batches import EncodedSplit, encode_split, make_batch, plan_steps
 from melancia.training.collate import pad_batch
+from melancia.training.config import TrainConfig
 from melancia.training.loss import PackedLMLoss
 from melancia.training.model import add_adapters, choose_placement, load_base
 

@@ -98,7 +98,8 @@ def run(config: ConfigOption = Path("configs/run/local.yaml"), set_: SetOption =
 def train(config: ConfigOption = Path("configs/train/smollm2-cpu.yaml"), set_: SetOption = None,
           resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint of the run.")] = False) -> None:
     """Fine-tune a chat model (LoRA/DoRA/QLoRA) on the splits; export adapter, merged model, GGUF, card."""
-    from melancia.config import TrainConfig, load_config
+    from melancia.config import load_config
+    from melancia.training.config import TrainConfig
     from melancia.training.report import print_training_summary
     from melancia.training.trainer import train as run_training
 
@@ -224,7 +225,8 @@ def eval_(model: Annotated[str, typer.Option(help="Candidate: .gguf, training ru
           config: ConfigOption = Path("configs/eval/default.yaml"), set_: SetOption = None,
           out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder; default MELANCIA_HOME/reports/eval-<time>.")] = None) -> None:
     """Evaluate a candidate (and a baseline) side by side; exit 1 when the gate fails."""
-    from melancia.config import EvalConfig, load_config
+    from melancia.config import load_config
+    from melancia.evaluation.config import EvalConfig
     from melancia.evaluation.pipeline import run_evaluation
 
     overrides = [*(set_ or []), *([f"dataset={dataset}"] if dataset else [])]
@@ -344,7 +346,8 @@ def index_eval(queries: Annotated[Path, typer.Option(help="Labelled queries (JSO
 def data_build(config: ConfigOption = Path("configs/data/default.yaml"), set_: SetOption = None,
                allow_rejects: Annotated[bool, typer.Option(help="Continue when some input rows are rejected.")] = False) -> None:
     """Posts + Q&A files -> validated, deduplicated train/valid/heldout splits with stats."""
-    from melancia.config import DataConfig, load_config
+    from melancia.config import load_config
+    from melancia.data.config import DataConfig
     from melancia.data.pipeline import build_datasets
     from melancia.data.report import print_summary
 
@@ -447,7 +450,8 @@ def data_synth(base_url: Annotated[str, typer.Option(help="OpenAI-compatible end
                per_section: Annotated[int, typer.Option(help="New Q&A pairs per corpus section.")] = 2,
                limit: Annotated[int | None, typer.Option(help="Use only the first N curated examples and documents.")] = None) -> None:
     """Grow the training set with a teacher model (source: synthetic; validated, deduped, never in eval)."""
-    from melancia.config import DataConfig, load_config
+    from melancia.config import load_config
+    from melancia.data.config import DataConfig
     from melancia.data.synth import grow
     from melancia.providers.openai_compat import OpenAICompatibleProvider
     from melancia.settings import get_settings

@@ -14,9 +14,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from melancia.config import ConfigError, DataConfig, EvalConfig, TrainConfig
+from melancia.config import ConfigError
+from melancia.data.config import DataConfig
 from melancia.data.pipeline import build_datasets
 from melancia.data.report import print_summary
+from melancia.evaluation.config import EvalConfig
+from melancia.training.config import TrainConfig
 
 Stage = typing.Literal["data", "train", "index", "eval", "serve"]
 STAGES: tuple[Stage, ...] = typing.get_args(Stage)
@@ -50,7 +53,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if not self.stages:
-            raise ConfigError("stages: expected at least one of " + ", ".join(STAGES))
+            raise ConfigError("stages: expected at least one of " + ", ".join(STAGES), field="stages")
 
 
 def run_local(config: RunConfig, *, allow_rejects: bool = False, serve: bool = True,

@@ -11,10 +11,23 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from melancia.settings import get_settings
+
+
+@dataclass
+class TrackingConfig:
+    """Where the run is recorded."""
+
+    tracking_uri: str | None = None
+    """MLflow tracking URI; None: $MLFLOW_TRACKING_URI, else sqlite in MELANCIA_HOME."""
+    experiment: str = "melancia-sft"
+    """MLflow experiment name."""
+    registered_model: str | None = "melancia-assistant"
+    """Registered model that receives the result as a new version; None: do not register."""
 
 
 def tracking_uri(configured: str | None = None) -> str:

@@ -2,9 +2,12 @@ from pathlib import Path
 
 import pytest
 
-from melancia.config import ConfigError, DataConfig, EvalConfig, TrainConfig, load_config, to_dict
+from melancia.config import ConfigError, load_config, to_dict
+from melancia.data.config import DataConfig
+from melancia.evaluation.config import EvalConfig
 from melancia.router.config import RouterConfig
 from melancia.run import RunConfig
+from melancia.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_TYPES = {"data": DataConfig, "eval": EvalConfig, "run": RunConfig, "train": TrainConfig,
@@ -68,3 +71,19 @@ def test_to_dict_is_plain():
 def test_an_override_that_is_not_yaml_is_a_config_error():
     with pytest.raises(ConfigError, match=r"override 'qa_paths=\[a\?b\]': the value is not valid YAML"):
         load_config(DataConfig, overrides=["qa_paths=[a?b]"])
+
+
+def test_a_config_error_carries_the_dotted_field_it_is_about(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  seed: 3\n  valid_fraction: 0.9\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:3: data.valid_fraction: expected a number in \[0, 0.5\)") as raised:
+        load_config(RunConfig, path)
+    assert raised.value.field == "data.valid_fraction"
+
+
+def test_a_check_across_fields_points_at_the_field_it_names(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("stages: []\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:1: stages: expected at least one of data") as raised:
+        load_config(RunConfig, path)
+    assert raised.value.field == "stages"

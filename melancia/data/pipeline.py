@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from melancia.config import DataConfig, to_dict
+from melancia.config import to_dict
 from melancia.data import build, dedupe, schema, split, stats, validate
+from melancia.data.config import DataConfig
 from melancia.data.io import DataError, atomic_write_text, write_jsonl
 from melancia.data.tokens import chat_counter, text_counter
 from melancia.settings import get_settings

@@ -152,7 +152,7 @@ def screen(result: SynthResult, *, existing: list[dict[str, Any]], heldout: list
 
 def grow(provider: Provider, config: Any, out: Any, *, tokenizer: Any = None, paraphrases_per_example: int = 2,
          questions_per_section: int = 2, limit: int | None = None, show_progress: bool = True) -> SynthResult:
-    """Synthesise from the curated Q&A and corpus named by a :class:`~melancia.config.DataConfig`,
+    """Synthesise from the curated Q&A and corpus named by a :class:`~melancia.data.config.DataConfig`,
     screen the result and write it (plus a report of everything left out) to ``out``."""
     from pathlib import Path
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from melancia.config import ConfigError, GateCheck
+from melancia.config import ConfigError
+from melancia.evaluation.config import GateCheck
 
 
 def require_baseline_for_deltas(checks: list[GateCheck], has_baseline: bool) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from melancia.config import EvalConfig
+from melancia.evaluation.config import EvalConfig
 from melancia.evaluation.promotion import record_evaluation, verdict
 from melancia.evaluation.report import write_reports
 from melancia.evaluation.runner import COMPARED_METRICS, evaluate

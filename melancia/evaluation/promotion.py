@@ -13,8 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from melancia.config import EvalConfig
 from melancia.errors import MelanciaError
+from melancia.evaluation.config import EvalConfig
 from melancia.evaluation.runner import COMPARED_METRICS
 
 GATE_TAG = "melancia.gate"

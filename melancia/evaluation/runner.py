@@ -21,9 +21,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from melancia.config import EvalConfig
 from melancia.data.io import DataError, load_examples
 from melancia.evaluation import metrics
+from melancia.evaluation.config import EvalConfig
 from melancia.evaluation.gate import apply_gate, require_baseline_for_deltas
 from melancia.evaluation.models import EvaluatedModel, open_model
 from melancia.settings import get_settings

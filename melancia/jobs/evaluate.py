@@ -56,7 +56,8 @@ def champion_or_base(info: dict[str, Any], candidate_dir: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from melancia.config import ConfigError, EvalConfig, load_config
+    from melancia.config import ConfigError, load_config
+    from melancia.evaluation.config import EvalConfig
     from melancia.evaluation.pipeline import run_evaluation
     from melancia.evaluation.promotion import candidate_run_info
 

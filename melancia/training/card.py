@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from melancia.config import TrainConfig
 from melancia.data.io import atomic_write_text
+from melancia.training.config import TrainConfig
 
 
 @dataclass

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from melancia.config import TrainConfig
 from melancia.models.loading import model_dir, resolve
+from melancia.training.config import TrainConfig
 from melancia.training.gguf_export import GGUFExportError, export_gguf, write_modelfile
 
 

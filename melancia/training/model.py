@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from melancia.config import TrainConfig
 from melancia.errors import TrainingSetupError
 from melancia.models.loading import _hub_error, model_dir, resolve
 from melancia.training.attention import VARLEN
+from melancia.training.config import TrainConfig
 
 
 @dataclass

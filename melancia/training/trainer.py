@@ -26,13 +26,14 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from melancia.config import TrainConfig, to_dict
+from melancia.config import to_dict
 from melancia.data.io import DataError
 from melancia.errors import TrainingSetupError
 from melancia.settings import get_settings
 from melancia.training import checkpoint as ckpt
 from melancia.training.batches import EncodedSplit, Step, encode_split, eval_batches, make_batch, plan_steps
 from melancia.training.card import CardFacts, write_card
+from melancia.training.config import TrainConfig
 from melancia.training.export import Exports, export_all
 from melancia.training.loss import PackedLMLoss
 from melancia.training.model import Placement, add_adapters, choose_placement, load_base, trainable_parameters

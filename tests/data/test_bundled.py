@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from melancia.config import DataConfig
 from melancia.data import schema
+from melancia.data.config import DataConfig
 from melancia.data.dedupe import remove_leaks
 from melancia.data.documents import parse_document
 from melancia.data.validate import validate_files

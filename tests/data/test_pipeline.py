@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from melancia.config import DataConfig
+from melancia.data.config import DataConfig
 from melancia.data.io import load_examples
 from melancia.data.pipeline import RejectedRowsError, build_datasets
 from melancia.data.validate import validate_files

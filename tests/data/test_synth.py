@@ -2,7 +2,7 @@ import json
 import re
 from pathlib import Path
 
-from melancia.config import DataConfig
+from melancia.data.config import DataConfig
 from melancia.data.io import load_examples
 from melancia.data.pipeline import build_datasets
 from melancia.data.synth import PARAPHRASE_PROMPT, grow

@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from melancia.config import EvalConfig, GateCheck, TrackingSettings
+from melancia.evaluation.config import EvalConfig, GateCheck
 from melancia.evaluation.pipeline import run_evaluation
 from melancia.evaluation.promotion import PromotionError, promote
 from melancia.jobs.evaluate import main as evaluate_job
+from melancia.tracking import TrackingConfig
 from melancia.training.trainer import train
 from tests.training.conftest import save_tiny_llama, tiny_train_config, write_splits
 
@@ -23,7 +24,7 @@ def trained_run(tiny_tokenizer, tmp_path):
 
 def _config(splits, gate):
     return EvalConfig(dataset=splits / "heldout.jsonl", max_examples=3, max_tokens=6, gguf_type="f32", gate=gate,
-                      tracking=TrackingSettings(registered_model="tiny-assistant"))
+                      tracking=TrackingConfig(registered_model="tiny-assistant"))
 
 
 @pytest.mark.integration

@@ -1,6 +1,7 @@
 import pytest
 
-from melancia.config import ConfigError, EvalConfig, GateCheck, load_config
+from melancia.config import ConfigError, load_config
+from melancia.evaluation.config import EvalConfig, GateCheck
 from melancia.evaluation.gate import apply_gate, require_baseline_for_deltas
 
 CANDIDATE = {"fact_coverage": 0.62, "rougeL": 0.30, "perplexity": 8.0, "latency_p95_s": 1.2, "judge_score": None}

@@ -6,9 +6,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from melancia.config import EvalConfig, ExportSettings, JudgeSettings
+from melancia.evaluation.config import EvalConfig, JudgeConfig
 from melancia.evaluation.models import TransformersModel, open_model
 from melancia.evaluation.runner import JUDGE_PROMPT, _judge
+from melancia.training.config import ExportConfig
 from melancia.training.trainer import train
 from tests.training.conftest import save_tiny_llama, tiny_train_config, write_splits
 
@@ -44,7 +45,7 @@ def judge_url():
 
 
 def test_judge_scores_with_the_versioned_prompt(judge_url):
-    score = _judge(EvalConfig(judge=JudgeSettings(base_url=judge_url, model="judge", api_key_env="NO_SUCH_KEY")))
+    score = _judge(EvalConfig(judge=JudgeConfig(base_url=judge_url, model="judge", api_key_env="NO_SUCH_KEY")))
     row = {"question": "O que é ACOS?", "reference": "ACOS = investimento / receita.", "answer": "ACOS é 20%."}
     assert score(row) == 4.0
     prompt = JudgeHandler.prompts[-1]
@@ -60,7 +61,7 @@ def test_base_plus_adapter_runs_through_transformers_and_samples_by_seed(tiny_to
     base = save_tiny_llama(tiny_tokenizer, tmp_path / "base")
     splits = write_splits(tmp_path / "splits", train=16, valid=4)
     train(tiny_train_config(base, splits, tmp_path / "run", max_steps=2, eval_every=2,
-                            export=ExportSettings(merged=False, gguf=False)))
+                            export=ExportConfig(merged=False, gguf=False)))
     model = open_model(f"{base}+{tmp_path / 'run/adapter'}")
     assert isinstance(model, TransformersModel) and model.ref.endswith("run/adapter")
     messages = [{"role": "user", "content": "O que é ACOS?"}]

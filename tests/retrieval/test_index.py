@@ -166,7 +166,7 @@ def test_index_job_updates_and_reports_json(corpus, tmp_path, capsys):
 
 
 def test_retrieval_scores_land_in_the_evaluation_report(corpus, tmp_path):
-    from melancia.config import EvalConfig
+    from melancia.evaluation.config import EvalConfig
     from melancia.evaluation.report import Document, markdown_block, retrieval_section
     from melancia.evaluation.runner import _retrieval
     from melancia.retrieval.evaluation import score_ranking

@@ -45,11 +45,12 @@ def tiny_splits(tmp_path: Path) -> Path:
 
 
 def tiny_train_config(model_dir: Path, splits: Path, out: Path, **fields):
-    from melancia.config import ExportSettings, TrackingSettings, TrainConfig
+    from melancia.tracking import TrackingConfig
+    from melancia.training.config import ExportConfig, TrainConfig
 
     defaults = dict(base_model=str(model_dir), dataset_dir=splits, output_dir=out, run_name="tiny",
                     max_seq_length=512, tokens_per_batch=1024, max_steps=8, eval_every=4, save_every=4,
-                    learning_rate=1e-2, warmup_ratio=0.0, export=ExportSettings(gguf_type="f32"),
-                    tracking=TrackingSettings(registered_model="tiny-assistant"))
+                    learning_rate=1e-2, warmup_ratio=0.0, export=ExportConfig(gguf_type="f32"),
+                    tracking=TrackingConfig(registered_model="tiny-assistant"))
     defaults.update(fields)
     return TrainConfig(**defaults)

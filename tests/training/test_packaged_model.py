@@ -2,7 +2,8 @@
 
 import pytest
 
-from melancia.config import ExportSettings, TrackingSettings, TrainConfig
+from melancia.tracking import TrackingConfig
+from melancia.training.config import ExportConfig, TrainConfig
 from melancia.training.trainer import train
 from tests.training.conftest import write_splits
 
@@ -12,8 +13,8 @@ def test_packaged_model_trains_and_its_gguf_chats_in_llama_cpp(tmp_path):
     import llama_cpp
     config = TrainConfig(dataset_dir=write_splits(tmp_path / "splits", train=6, valid=2), output_dir=tmp_path / "run",
                          run_name="smollm2-smoke", tokens_per_batch=1024, max_steps=2, eval_every=2,
-                         learning_rate=1e-3, export=ExportSettings(gguf_type="f16"),
-                         tracking=TrackingSettings(registered_model=None))
+                         learning_rate=1e-3, export=ExportConfig(gguf_type="f16"),
+                         tracking=TrackingConfig(registered_model=None))
     result = train(config)
     assert result.state.best_eval_loss is not None and result.exports.gguf is not None
     assert 'TEMPLATE """' in result.exports.modelfile.read_text()

@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from melancia.config import ExportSettings
 from melancia.training.batches import encode_split, make_batch
 from melancia.training.collate import IGNORE
+from melancia.training.config import ExportConfig
 from melancia.training.loss import PackedLMLoss
 from melancia.training.trainer import train
 from tests.training.conftest import tiny_train_config
@@ -86,7 +86,7 @@ def test_merged_model_carries_the_adapter_update(tiny_tokenizer, tiny_model_dir,
     from transformers import AutoModelForCausalLM
 
     train(tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "run", max_steps=2, eval_every=2,
-                            export=ExportSettings(gguf=False)))
+                            export=ExportConfig(gguf=False)))
     ids = torch.tensor([tiny_tokenizer("O ACOS mede quanto")["input_ids"]])
     with torch.no_grad():
         base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -102,7 +102,7 @@ def test_early_stopping_keeps_the_best_adapter(tiny_model_dir, tiny_splits, tmp_
 
     config = tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "run", learning_rate=0.5, max_steps=30,
                                eval_every=2, early_stopping_patience=2, lr_scheduler="constant",
-                               export=ExportSettings(merged=False, gguf=False))
+                               export=ExportConfig(merged=False, gguf=False))
     result = train(config)
     assert result.stopped_early and result.state.step < 30
     assert result.state.best_step < result.state.step
@@ -113,18 +113,18 @@ def test_early_stopping_keeps_the_best_adapter(tiny_model_dir, tiny_splits, tmp_
 
 
 def test_dora_adapters_train(tiny_model_dir, tiny_splits, tmp_path):
-    from melancia.config import LoraSettings
+    from melancia.training.config import LoraConfig
 
     config = tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "run", max_steps=2, eval_every=2,
-                               lora=LoraSettings(r=4, alpha=8, target_modules=["q_proj", "v_proj"], use_dora=True),
-                               export=ExportSettings(merged=False, gguf=False))
+                               lora=LoraConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj"], use_dora=True),
+                               export=ExportConfig(merged=False, gguf=False))
     train(config)
     adapter = json.loads((tmp_path / "run/adapter/adapter_config.json").read_text())
     assert adapter["use_dora"] is True and sorted(adapter["target_modules"]) == ["q_proj", "v_proj"]
 
 
 def test_unusable_setups_fail_with_a_clear_reason(tiny_model_dir, tiny_splits, tmp_path):
-    from melancia.config import LoraSettings
+    from melancia.training.config import LoraConfig
     from melancia.errors import TrainingSetupError
 
     if not torch.cuda.is_available():
@@ -134,13 +134,13 @@ def test_unusable_setups_fail_with_a_clear_reason(tiny_model_dir, tiny_splits, t
             train(tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "b", device="cuda"))
     with pytest.raises(TrainingSetupError, match="lora.target_modules"):
         train(tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "c",
-                                lora=LoraSettings(target_modules=["no_such_proj"])))
+                                lora=LoraConfig(target_modules=["no_such_proj"])))
 
 
 def test_resuming_under_another_batching_is_refused(tiny_model_dir, tiny_splits, tmp_path):
     from melancia.errors import TrainingSetupError
 
-    quick = {"max_steps": 4, "save_every": 2, "eval_every": 4, "export": ExportSettings(merged=False, gguf=False)}
+    quick = {"max_steps": 4, "save_every": 2, "eval_every": 4, "export": ExportConfig(merged=False, gguf=False)}
     train(tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "run", **quick))
     with pytest.raises(TrainingSetupError, match="written for another dataset or batching"):
         train(tiny_train_config(tiny_model_dir, tiny_splits, tmp_path / "run", tokens_per_batch=2048, **quick),
