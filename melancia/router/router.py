@@ -4,7 +4,7 @@ One call, :meth:`Router.answer` (or :meth:`Router.stream`), turns a question int
 :class:`Answer` that records who answered, why, what it cost and how long it took:
 
 1. A calculation question ("gastei R$ 200 e vendi R$ 1.000, qual meu ACOS?") is answered exactly by
-   :mod:`melancia.tools`; no model guesses numbers.
+   :mod:`melancia.calculator`; no model guesses numbers.
 2. Otherwise the tier's rule picks an arm (a user always lands in the same arm: the bucket is a
    stable hash of the experiment name and user id), and the arm's chain of providers is tried in
    order. A provider is skipped while its circuit is open or when it is not configured (its API key
@@ -233,7 +233,7 @@ class Router:
     def _calculate(self, query: Query, route: Route, sources: list[Source], started: float) -> Answer | None:
         if not self.config.calculator:
             return None
-        from melancia.tools import detect_calculation
+        from melancia.calculator.detector import detect_calculation
 
         calculation = detect_calculation(query.question)
         if calculation is None:
