@@ -201,7 +201,7 @@ def compare_answers(base_ref: str, tuned_gguf: Path, file_type: str, questions: 
                     console: Console) -> None:
     """Print base and fine-tuned answers side by side (both GGUF, through llama.cpp)."""
     from melancia.providers.llama_cpp import LlamaCppProvider
-    from melancia.training.export import base_model_gguf
+    from melancia.export.merge import base_model_gguf
 
     base_gguf = base_model_gguf(base_ref, file_type)
     if base_gguf is None or not questions:

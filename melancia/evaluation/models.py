@@ -142,7 +142,7 @@ def open_model(ref: str, *, gguf_type: str = "f16") -> EvaluatedModel:
         return _open_run(path)
     if ref.startswith("packaged:") or resolve(ref).kind == "gguf":
         from melancia.models.loading import tokenizer_dir
-        from melancia.training.export import base_model_gguf
+        from melancia.export.merge import base_model_gguf
 
         exported = base_model_gguf(ref, gguf_type)
         if exported is not None:

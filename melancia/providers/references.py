@@ -65,7 +65,7 @@ def _from_base(ref: str, engine: Engine, gguf_type: str) -> ResolvedModel:
         resolve(ref)
         if engine == "transformers":
             return ResolvedModel(label=ref, base=ref)
-        from melancia.training.export import base_model_gguf
+        from melancia.export.merge import base_model_gguf
 
         gguf = base_model_gguf(ref, gguf_type)
     except ModelNotFoundError as exc:
@@ -110,8 +110,9 @@ def _merge_to_gguf(base: str, adapter: Path, target: Path, gguf_type: str) -> No
     import tempfile
 
     from melancia.models.loading import resolve
-    from melancia.training.export import merge_adapter
-    from melancia.training.gguf_export import GGUFExportError, export_gguf
+    from melancia.export.merge import merge_adapter
+    from melancia.export.errors import GGUFExportError
+    from melancia.export.writer import export_gguf
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="merge-", dir=target.parent) as tmp:

@@ -3,7 +3,7 @@
 Precision follows the device: bfloat16 on CUDA (float16 where bf16 is missing), float32 on CPU.
 QLoRA loads the base in 4-bit NF4 with double quantisation through bitsandbytes; it needs CUDA
 and the ``qlora`` extra, and says so plainly when either is missing. Merging and export always
-reload an unquantised base (see :mod:`melancia.training.export`).
+reload an unquantised base (see :mod:`melancia.export.merge`).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from melancia.training import checkpoint as ckpt
 from melancia.training.batches import EncodedSplit, Step, encode_split, eval_batches, make_batch, plan_steps
 from melancia.training.card import CardFacts, write_card
 from melancia.training.config import TrainConfig
-from melancia.training.export import Exports, export_all
+from melancia.training.outputs import Exports, export_all
 from melancia.training.loss import PackedLMLoss
 from melancia.training.model import Placement, add_adapters, choose_placement, load_base, trainable_parameters
 
@@ -155,7 +155,7 @@ def _prepare(config: TrainConfig, console: Console, resume: bool) -> _Run:
 def _check_exportable(config: TrainConfig) -> None:
     """Refuse before training, not after it, a model whose GGUF export cannot work."""
     from melancia.models.loading import model_dir
-    from melancia.training.gguf_export import read_hyperparameters
+    from melancia.export.hyperparameters import read_hyperparameters
 
     location = Path(model_dir(config.base_model))
     if config.export.gguf and (location / "config.json").exists():

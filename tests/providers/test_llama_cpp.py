@@ -4,7 +4,7 @@ import pytest
 
 from melancia.providers import Provider, ProviderError
 from melancia.providers.llama_cpp import LlamaCppProvider
-from melancia.training.gguf_export import export_gguf
+from melancia.export.writer import export_gguf
 from tests.training.conftest import save_tiny_llama
 
 

@@ -15,14 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from melancia.training.gguf_export import (
-    GGUFExportError,
-    export_gguf,
-    read_hyperparameters,
-    storage_type,
-    unpermute_from_llama_cpp,
-    write_modelfile,
-)
+from melancia.export import writer
+from melancia.export.errors import GGUFExportError
+from melancia.export.hyperparameters import read_hyperparameters
+from melancia.export.modelfile import write_modelfile
+from melancia.export.tensors import storage_type, unpermute_from_llama_cpp
+from melancia.export.writer import export_gguf
 from tests.conftest import CHATML_TEMPLATE
 
 PROMPT = "O ACOS mede quanto você gastou em anúncios"
@@ -267,8 +265,6 @@ def test_unsupported_model_type_is_refused_and_nothing_is_written(tmp_path: Path
 
 def test_failure_mid_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path: Path, tiny_tokenizer,
                                                                            monkeypatch: pytest.MonkeyPatch):
-    from melancia.training import gguf_export
-
     build_model(tmp_path / "merged", tiny_tokenizer, "llama", tie_word_embeddings=True)
     out = tmp_path / "out" / "model.gguf"
     out.parent.mkdir()
@@ -281,8 +277,8 @@ def test_failure_mid_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_p
             raise OSError("disk full")
         return original(data, qtype)
 
-    original = gguf_export.encode_tensor
-    monkeypatch.setattr(gguf_export, "encode_tensor", failing_encode)
+    original = writer.encode_tensor
+    monkeypatch.setattr(writer, "encode_tensor", failing_encode)
     with pytest.raises(OSError, match="disk full"):
         export_gguf(tmp_path / "merged", out)
 

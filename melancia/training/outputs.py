@@ -1,8 +1,7 @@
 """What a finished run leaves behind: adapter, merged model, GGUF with an Ollama Modelfile.
 
-The merge always happens on a fresh, unquantised float32 copy of the base on CPU (never into
-4-bit or bf16 training weights), so the merged safetensors and the GGUF made from them carry the
-exact adapter update.
+The adapter is saved here; the merge and the GGUF are :mod:`melancia.export`'s, asked for by the
+run's export config.
 """
 
 from __future__ import annotations
@@ -11,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from melancia.models.loading import model_dir, resolve
+from melancia.export.merge import merge_adapter
+from melancia.export.modelfile import write_modelfile
+from melancia.export.writer import export_gguf
+from melancia.models.loading import resolve
 from melancia.training.config import TrainConfig
-from melancia.training.gguf_export import GGUFExportError, export_gguf, write_modelfile
 
 
 @dataclass
@@ -35,18 +34,6 @@ def save_adapter(model: Any, tokenizer: Any, out: Path) -> Path:
     return out
 
 
-def merge_adapter(base_ref: str, adapter_dir: Path, out: Path) -> Path:
-    """Merge the adapter into a float32 copy of the base and save it (safetensors, tokenizer included)."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    base = AutoModelForCausalLM.from_pretrained(model_dir(base_ref), dtype=torch.float32)
-    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
-    merged.save_pretrained(out, safe_serialization=True)
-    AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(out)
-    return out
-
-
 def export_all(config: TrainConfig, model: Any, tokenizer: Any, out_dir: Path) -> Exports:
     """Save the adapter, then (as configured) the merged model, its GGUF and a Modelfile."""
     exports = Exports(adapter=save_adapter(model, tokenizer, out_dir / "adapter"))
@@ -62,17 +49,3 @@ def export_all(config: TrainConfig, model: Any, tokenizer: Any, out_dir: Path) -
                                             system_prompt=config.system_prompt,
                                             out_path=exports.gguf.parent / "Modelfile")
     return exports
-
-
-def base_model_gguf(base_ref: str, file_type: str) -> Path | None:
-    """The unquantised base exported like the fine-tuned GGUF (same precision), so answers compare fairly."""
-    location = Path(model_dir(base_ref))
-    if not (location / "config.json").exists():
-        return None
-    target = location / f"base-{file_type}.gguf"
-    if not target.exists():
-        try:
-            export_gguf(location, target, file_type=file_type, reference_gguf=resolve(base_ref).gguf_path)
-        except GGUFExportError:
-            return None
-    return target
