@@ -100,7 +100,7 @@ def train(config: ConfigOption = Path("configs/train/smollm2-cpu.yaml"), set_: S
     """Fine-tune a chat model (LoRA/DoRA/QLoRA) on the splits; export adapter, merged model, GGUF, card."""
     from melancia.config import load_config
     from melancia.training.config import TrainConfig
-    from melancia.training.report import print_training_summary
+    from melancia.training.summary import print_training_summary
     from melancia.training.trainer import train as run_training
 
     print_training_summary(run_training(load_config(TrainConfig, config, set_), resume=resume, console=out), out)
@@ -242,15 +242,19 @@ def promote(version: Annotated[str | None, typer.Option(help="Registered model v
             model_name: Annotated[str, typer.Option(help="Registered model name.")] = "melancia-assistant",
             alias: Annotated[str, typer.Option(help="Registry alias to move.")] = "champion") -> None:
     """Point the registry alias (champion) at a version whose evaluation passed the gate."""
-    from melancia.evaluation.promotion import PromotionError, candidate_run_info, promote as promote_version
+    from melancia.evaluation.promotion import PromotionError, promote as promote_run
+    from melancia.tracking import RunRecord, find_run_record
 
     if run is not None:
-        info = candidate_run_info(str(run))
-        version, model_name = info.get("registered_version"), info.get("registered_model") or model_name
-    if version is None:
+        record = find_run_record(run)
+        if record is None:
+            raise PromotionError(f"{run}: not a finished training run (no run.json)")
+    elif version is not None:
+        record = RunRecord(run_name=f"{model_name} v{version}", base_model="", registered_model=model_name,
+                           registered_version=str(version))
+    else:
         raise PromotionError("name the version: --version N, or --run FOLDER of a registered training run")
-    previous = promote_version(model_name, str(version), alias=alias)
-    out.print(f"{model_name}: {alias} -> version {version}" + (f" (was {previous})" if previous else ""))
+    out.print(promote_run(record, alias=alias).describe())
 
 
 # --------------------------------------------------------------------------- index
@@ -349,7 +353,7 @@ def data_build(config: ConfigOption = Path("configs/data/default.yaml"), set_: S
     from melancia.config import load_config
     from melancia.data.config import DataConfig
     from melancia.data.pipeline import build_datasets
-    from melancia.data.report import print_summary
+    from melancia.data.summary import print_summary
 
     print_summary(build_datasets(load_config(DataConfig, config, set_), allow_rejects=allow_rejects), out)
 

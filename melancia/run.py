@@ -1,25 +1,47 @@
 """``melancia run``: the local pipeline on the embedded defaults, without a cluster.
 
 The stages run as local processes in order; each stage is the same library call a Kubernetes Job
-makes in the cluster path.
+makes in the cluster path, and returns what it made (the splits, the run folder, the verdict), which
+the next stage is given. The evaluation compares the fine-tuned run with the baseline
+:func:`~melancia.evaluation.promotion.choose_baseline` picks, and a passing run is promoted with
+:func:`~melancia.evaluation.promotion.promote`, as the evaluation Job and the operator do.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
+import time
 import typing
-from typing import Any
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
+from melancia.api.app import create_app
+from melancia.api.config import APISettings
+from melancia.api.server import serve_api
+from melancia.api.store import Store
 from melancia.config import ConfigError
 from melancia.data.config import DataConfig
 from melancia.data.pipeline import build_datasets
-from melancia.data.report import print_summary
+from melancia.data.summary import print_summary
 from melancia.evaluation.config import EvalConfig
+from melancia.evaluation.pipeline import EvalOutcome, run_evaluation
+from melancia.evaluation.promotion import Promotion, choose_baseline, promote
+from melancia.export.merge import base_model_gguf
+from melancia.providers.llama_cpp import LlamaCppProvider
+from melancia.retrieval.index import KnowledgeIndex
+from melancia.settings import get_settings
+from melancia.tracking import read_run_record
 from melancia.training.config import TrainConfig
+from melancia.training.summary import print_training_summary
+from melancia.training.trainer import TrainResult, output_dir_for, train
 
 Stage = typing.Literal["data", "train", "index", "eval", "serve"]
 STAGES: tuple[Stage, ...] = typing.get_args(Stage)
@@ -56,21 +78,34 @@ class RunConfig:
             raise ConfigError("stages: expected at least one of " + ", ".join(STAGES), field="stages")
 
 
+@dataclass
+class RunOutputs:
+    """What the stages of one run made, each given to the stages after it."""
+
+    datasets: Path | None = None
+    """The data stage's splits (train, valid, heldout)."""
+    training: TrainResult | None = None
+    evaluation: EvalOutcome | None = None
+    promotion: Promotion | None = None
+    """Set when the evaluation passed and the run's version became the champion."""
+
+
 def run_local(config: RunConfig, *, allow_rejects: bool = False, serve: bool = True,
               console: Console | None = None) -> int:
     """Run the configured stages in pipeline order: data, train, index, eval, then serve (blocking).
 
-    Returns the exit code of the serve stage (0 when it is skipped).
+    Returns the exit code of the serve stage (0 when it is skipped). ``config`` is left as it was.
     """
     console = console or Console()
+    outputs = RunOutputs()
     if "data" in config.stages:
-        _data_stage(config, allow_rejects, console)
+        outputs.datasets = _data_stage(config, allow_rejects, console)
     if "train" in config.stages:
-        _train_stage(config, console)
+        outputs.training = _train_stage(config, outputs.datasets, console)
     if "index" in config.stages:
         _index_stage(config, console)
     if "eval" in config.stages:
-        _eval_stage(config, console)
+        outputs.evaluation, outputs.promotion = _eval_stage(config, outputs, console)
     if "serve" in config.stages:
         if not serve:
             console.print("not serving (--no-serve / MELANCIA_NO_SERVE=1); serve with "
@@ -80,29 +115,30 @@ def run_local(config: RunConfig, *, allow_rejects: bool = False, serve: bool = T
     return 0
 
 
-def _data_stage(config: RunConfig, allow_rejects: bool, console: Console) -> None:
+def _data_stage(config: RunConfig, allow_rejects: bool, console: Console) -> Path:
     console.rule("[bold]data: build, validate, dedupe, split")
     summary = build_datasets(config.data, allow_rejects=allow_rejects)
     print_summary(summary, console)
-    config.train.dataset_dir = config.train.dataset_dir or summary.out_dir
+    return summary.out_dir
 
 
-def _train_stage(config: RunConfig, console: Console) -> None:
-    from melancia.training.report import print_training_summary
-    from melancia.training.trainer import train
+def _train_config(config: RunConfig, datasets: Path | None) -> TrainConfig:
+    """The training config, reading the splits the data stage just wrote unless it names its own."""
+    return dataclasses.replace(config.train, dataset_dir=config.train.dataset_dir or datasets)
 
-    console.rule(f"[bold]train: LoRA on {config.train.base_model}")
-    result = train(config.train, console=console)
+
+def _train_stage(config: RunConfig, datasets: Path | None, console: Console) -> TrainResult:
+    train_config = _train_config(config, datasets)
+    console.rule(f"[bold]train: LoRA on {train_config.base_model}")
+    result = train(train_config, console=console)
     print_training_summary(result, console)
     if result.exports is not None and result.exports.gguf is not None:
-        compare_answers(config.train.base_model, result.exports.gguf, config.train.export.gguf_type,
-                        config.compare_questions, config.train.system_prompt, console)
+        compare_answers(train_config.base_model, result.exports.gguf, train_config.export.gguf_type,
+                        config.compare_questions, train_config.system_prompt, console)
+    return result
 
 
 def _index_stage(config: RunConfig, console: Console) -> None:
-    from melancia.retrieval.index import KnowledgeIndex
-    from melancia.settings import get_settings
-
     console.rule("[bold]index: knowledge base for retrieval (ChromaDB + BM25)")
     index = KnowledgeIndex(chroma_url=get_settings().chroma_url)
     summary = index.update(config.docs_dir)
@@ -113,39 +149,26 @@ def _index_stage(config: RunConfig, console: Console) -> None:
         console.print(f"  {hit.rank}. {hit.citation} ({hit.doc_id})", highlight=False)
 
 
-def _eval_stage(config: RunConfig, console: Console) -> None:
-    from melancia.evaluation.pipeline import run_evaluation
-    from melancia.training.trainer import output_dir_for
-
-    console.rule("[bold]eval: fine-tuned vs base on the held-out split, and the gate")
-    if config.eval.dataset is None and config.train.dataset_dir is not None:
-        config.eval.dataset = Path(config.train.dataset_dir) / "heldout.jsonl"
-    run_dir = output_dir_for(config.train)
-    outcome = run_evaluation(config.eval, str(run_dir), config.train.base_model, console=console)
-    if outcome.verdict == "passed":
-        _promote(run_dir, console)
-
-
-def _promote(run_dir: Path, console: Console) -> None:
-    from melancia.evaluation.promotion import candidate_run_info, promote
-
-    info = candidate_run_info(str(run_dir))
-    if not info.get("registered_version"):
-        return
-    previous = promote(info["registered_model"], info["registered_version"], tracking_uri=info.get("tracking_uri"))
-    console.print(f"promoted {info['registered_model']} version {info['registered_version']} to 'champion'"
-                  + (f" (was version {previous})" if previous else ""))
+def _eval_stage(config: RunConfig, outputs: RunOutputs, console: Console) -> tuple[EvalOutcome, Promotion | None]:
+    """Evaluate the run against the baseline the promotion rule picks; promote it when the gate passes."""
+    console.rule("[bold]eval: fine-tuned vs baseline on the held-out split, and the gate")
+    train_config = _train_config(config, outputs.datasets)
+    eval_config = config.eval
+    if eval_config.dataset is None and train_config.dataset_dir is not None:
+        eval_config = dataclasses.replace(eval_config, dataset=Path(train_config.dataset_dir) / "heldout.jsonl")
+    run_dir = outputs.training.output_dir if outputs.training else output_dir_for(train_config)
+    record = read_run_record(run_dir)
+    baseline = choose_baseline(record) if record else train_config.base_model
+    outcome = run_evaluation(eval_config, str(run_dir), baseline, console=console)
+    promotion = None
+    if outcome.verdict == "passed" and record is not None and record.registered_version:
+        promotion = promote(record)
+        console.print(f"promoted {promotion.describe()}", highlight=False)
+    return outcome, promotion
 
 
 def _serve_stage(config: RunConfig, console: Console) -> int:
     """The predictor as a child process, and the API in front of it, until Ctrl-C or SIGTERM."""
-    import subprocess
-    import sys
-
-    from melancia.api.app import create_app
-    from melancia.api.config import APISettings
-    from melancia.api.server import serve_api
-
     console.rule("[bold]serve: KServe predictor and the API in front of it")
     predictor_url = f"http://127.0.0.1:{config.predictor_port}"
     predictor = subprocess.Popen([sys.executable, "-m", "melancia.cli", "serve", "predictor", "--config",
@@ -168,10 +191,6 @@ def _serve_stage(config: RunConfig, console: Console) -> int:
 
 
 def _wait_ready(process: Any, url: str, timeout_s: float = 600) -> bool:
-    import time
-
-    import httpx
-
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -185,11 +204,6 @@ def _wait_ready(process: Any, url: str, timeout_s: float = 600) -> bool:
 
 def _session_key() -> str:
     """A fresh free-tier key for this local session; keys of earlier sessions are revoked."""
-    from datetime import datetime
-
-    from melancia.api.config import APISettings
-    from melancia.api.store import Store
-
     store = Store(APISettings().database_url)
     for old in store.list_keys(include_revoked=False):
         if old.name.startswith("local-session-"):
@@ -200,9 +214,6 @@ def _session_key() -> str:
 def compare_answers(base_ref: str, tuned_gguf: Path, file_type: str, questions: list[str], system_prompt: str,
                     console: Console) -> None:
     """Print base and fine-tuned answers side by side (both GGUF, through llama.cpp)."""
-    from melancia.providers.llama_cpp import LlamaCppProvider
-    from melancia.export.merge import base_model_gguf
-
     base_gguf = base_model_gguf(base_ref, file_type)
     if base_gguf is None or not questions:
         return

@@ -3,15 +3,19 @@
 Without a configured URI, runs go to ``sqlite:///MELANCIA_HOME/mlflow.db`` with artifacts under
 ``MELANCIA_HOME/mlartifacts``; any URI (``http://mlflow:5000`` in the cluster) is accepted through
 the config or ``MLFLOW_TRACKING_URI``. Only the main process of a distributed run tracks.
+
+A finished training run also leaves ``run.json`` in its folder (:class:`RunRecord`): what the stages
+after it (evaluation, promotion, serving) need to find its base model and its registered version.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,50 @@ class TrackingConfig:
     """MLflow experiment name."""
     registered_model: str | None = "melancia-assistant"
     """Registered model that receives the result as a new version; None: do not register."""
+
+
+RUN_RECORD = "run.json"
+OUTPUT_DIR_TAG = "melancia.output_dir"
+"""Tag of a training run naming its output folder (where its run.json lies)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """``run.json`` of a finished training run (``folder`` is where it was found; None when built by hand)."""
+
+    run_name: str
+    base_model: str
+    mlflow_run_id: str | None = None
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    registered_model: str | None = None
+    """None when the run registered no version."""
+    registered_version: str | None = None
+    gguf: str | None = None
+    folder: Path | None = field(default=None, compare=False)
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if k != "folder"}, indent=2)
+
+
+def read_run_record(folder: Path) -> RunRecord | None:
+    """The record in ``folder``, if it holds one."""
+    path = Path(folder) / RUN_RECORD
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    known = {k: data[k] for k in RunRecord.__dataclass_fields__ if k != "folder" and k in data}
+    return RunRecord(**known, folder=Path(folder))
+
+
+def find_run_record(path: Path | str) -> RunRecord | None:
+    """The record of the training run ``path`` is (a run folder) or lies in (a file of one), if any."""
+    path = Path(path)
+    for folder in (path, path.parent, path.parent.parent):
+        record = read_run_record(folder)
+        if record is not None:
+            return record
+    return None
 
 
 def tracking_uri(configured: str | None = None) -> str:

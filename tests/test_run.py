@@ -1,5 +1,6 @@
 """The README's main command (``melancia run``) on the embedded defaults."""
 
+import io
 import json
 import os
 from pathlib import Path
@@ -7,9 +8,45 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from melancia import run as local_run
 from melancia.cli import app
+from melancia.evaluation.pipeline import EvalOutcome
+from melancia.evaluation.promotion import Promotion
+from melancia.run import RunConfig, run_local
+from melancia.tracking import RunRecord
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def test_each_stage_gets_what_the_stage_before_made_and_the_config_is_left_alone(tmp_path, monkeypatch):
+    splits, run_dir = tmp_path / "splits", tmp_path / "run"
+    seen = {}
+    record = RunRecord(run_name="r", base_model="packaged:smollm2", registered_model="m", registered_version="3",
+                       folder=run_dir)
+
+    def fake_train(config, console):
+        seen["train_dataset_dir"] = config.dataset_dir
+        return type("Result", (), {"output_dir": run_dir, "exports": None})()
+
+    def fake_evaluation(config, candidate, baseline, console):
+        seen.update(eval_dataset=config.dataset, candidate=candidate, baseline=baseline)
+        return EvalOutcome({}, {}, "passed", "eval-run")
+
+    monkeypatch.setattr(local_run, "build_datasets", lambda config, allow_rejects: type("S", (), {"out_dir": splits})())
+    monkeypatch.setattr(local_run, "print_summary", lambda summary, console: None)
+    monkeypatch.setattr(local_run, "train", fake_train)
+    monkeypatch.setattr(local_run, "print_training_summary", lambda result, console: None)
+    monkeypatch.setattr(local_run, "read_run_record", lambda folder: record if folder == run_dir else None)
+    monkeypatch.setattr(local_run, "choose_baseline", lambda run: f"champion-of-{run.registered_model}")
+    monkeypatch.setattr(local_run, "run_evaluation", fake_evaluation)
+    monkeypatch.setattr(local_run, "promote", lambda run: Promotion(run.registered_model, run.registered_version,
+                                                                     "champion", None))
+    config = RunConfig(stages=["data", "train", "eval"])
+    assert run_local(config, console=local_run.Console(file=io.StringIO())) == 0
+
+    assert seen == {"train_dataset_dir": splits, "eval_dataset": splits / "heldout.jsonl",
+                    "candidate": str(run_dir), "baseline": "champion-of-m"}
+    assert config.train.dataset_dir is None and config.eval.dataset is None
 
 
 @pytest.mark.integration

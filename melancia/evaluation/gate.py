@@ -12,6 +12,7 @@ from typing import Any
 
 from melancia.config import ConfigError
 from melancia.evaluation.config import GateCheck
+from melancia.evaluation.schema import GateCheckResult, GateResult, Scores
 
 
 def require_baseline_for_deltas(checks: list[GateCheck], has_baseline: bool) -> None:
@@ -23,7 +24,7 @@ def require_baseline_for_deltas(checks: list[GateCheck], has_baseline: bool) -> 
                           "(or drop min_delta/max_delta)")
 
 
-def apply_gate(checks: list[GateCheck], candidate: dict[str, Any], baseline: dict[str, Any] | None) -> dict | None:
+def apply_gate(checks: list[GateCheck], candidate: Scores, baseline: Scores | None) -> GateResult | None:
     """``{"passed": bool, "checks": [...]}``, or None when no check is configured."""
     if not checks:
         return None
@@ -31,14 +32,14 @@ def apply_gate(checks: list[GateCheck], candidate: dict[str, Any], baseline: dic
     return {"passed": all(r["passed"] for r in results), "checks": results}
 
 
-def _check_rows(check: GateCheck, candidate: dict[str, Any], baseline: dict[str, Any] | None) -> list[dict]:
+def _check_rows(check: GateCheck, candidate: Scores, baseline: Scores | None) -> list[GateCheckResult]:
     value = _number(candidate.get(check.metric))
     base = _number(baseline.get(check.metric)) if baseline else None
     delta = value - base if value is not None and base is not None else None
     bounds = [("min", check.min, value, lambda v, t: v >= t), ("max", check.max, value, lambda v, t: v <= t),
               ("min_delta", check.min_delta, delta, lambda v, t: v >= t),
               ("max_delta", check.max_delta, delta, lambda v, t: v <= t)]
-    rows = []
+    rows: list[GateCheckResult] = []
     for name, threshold, observed, holds in bounds:
         if threshold is None:
             continue

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import torch
 
 from melancia.providers.base import Messages
+from melancia.tracking import read_run_record
 
 
 @dataclass
@@ -156,13 +157,9 @@ def _open_run(run_dir: Path) -> EvaluatedModel:
     if ggufs:
         return GGUFModel(ggufs[0], tokenizer_source=str(run_dir / "adapter"))
     adapter_config = json.loads((run_dir / "adapter" / "adapter_config.json").read_text(encoding="utf-8"))
-    base = _run_info(run_dir).get("base_model") or adapter_config["base_model_name_or_path"]
+    record = read_run_record(run_dir)
+    base = (record.base_model if record else None) or adapter_config["base_model_name_or_path"]
     return TransformersModel(base, run_dir / "adapter")
-
-
-def _run_info(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def _tokenizer_near(gguf_path: Path) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -13,13 +12,15 @@ from rich.table import Table
 from melancia.evaluation.config import EvalConfig
 from melancia.evaluation.promotion import record_evaluation, verdict
 from melancia.evaluation.report import write_reports
-from melancia.evaluation.runner import COMPARED_METRICS, evaluate
+from melancia.evaluation.metric_registry import METRIC_NAMES
+from melancia.evaluation.runner import evaluate
+from melancia.evaluation.schema import Report
 from melancia.settings import get_settings
 
 
 @dataclass
 class EvalOutcome:
-    report: dict[str, Any]
+    report: Report
     files: dict[str, Path]
     verdict: str  # passed | failed | none
     eval_run_id: str
@@ -37,7 +38,7 @@ def run_evaluation(config: EvalConfig, candidate: str, baseline: str | None = No
     return EvalOutcome(report, files, verdict(report), run_id)
 
 
-def print_comparison(report: dict[str, Any], console: Console) -> None:
+def print_comparison(report: Report, console: Console) -> None:
     """The side-by-side metric table and the gate's verdict."""
     models = report["models"]
     table = Table(title=f"evaluation on {report['dataset']['examples']} examples", title_justify="left")
@@ -47,7 +48,7 @@ def print_comparison(report: dict[str, Any], console: Console) -> None:
     if report.get("baseline"):
         table.add_column("delta", justify="right")
         table.add_column("delta 95% CI", justify="right")
-    for metric in COMPARED_METRICS:
+    for metric in METRIC_NAMES:
         values = [models[name].get(metric) for name in models]
         if all(v is None for v in values):
             continue

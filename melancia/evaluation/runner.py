@@ -25,11 +25,13 @@ from melancia.data.io import DataError, load_examples
 from melancia.evaluation import metrics
 from melancia.evaluation.config import EvalConfig
 from melancia.evaluation.gate import apply_gate, require_baseline_for_deltas
+from melancia.evaluation.metric_registry import METRIC_NAMES, PER_EXAMPLE_METRICS
 from melancia.evaluation.models import EvaluatedModel, open_model
+from melancia.evaluation.schema import ComparedMetric, ExampleResult, ModelResult, ModelSummary, Report
+from melancia.retrieval.evaluation import RetrievalResult, evaluate_retrieval, load_queries
+from melancia.retrieval.index import KnowledgeIndex
 from melancia.settings import get_settings
 
-QUALITY_METRICS = ("rougeL", "semantic_similarity", "bertscore_f1", "fact_coverage", "perplexity", "judge_score")
-COMPARED_METRICS = (*QUALITY_METRICS, "latency_p50_s", "latency_p95_s", "tokens_per_s")
 
 
 @dataclass
@@ -68,8 +70,8 @@ def dataset_path(config: EvalConfig) -> Path:
 
 
 def evaluate(config: EvalConfig, candidate: str, baseline: str | None = None, *,
-             console: Console | None = None) -> dict[str, Any]:
-    """The report dict (schema in :mod:`melancia.evaluation.report`) of ``candidate`` vs ``baseline``."""
+             console: Console | None = None) -> Report:
+    """The report (:class:`~melancia.evaluation.schema.Report`) of ``candidate`` vs ``baseline``."""
     console = console or Console()
     require_baseline_for_deltas(config.gate, baseline is not None)
     path = dataset_path(config)
@@ -77,7 +79,7 @@ def evaluate(config: EvalConfig, candidate: str, baseline: str | None = None, *,
     refs = {"candidate": candidate, **({"baseline": baseline} if baseline else {})}
     judge = _judge(config)
     embedder = metrics.Embedder() if config.semantic else None
-    models = {}
+    models: dict[str, ModelResult] = {}
     for name, ref in refs.items():
         model = open_model(ref, gguf_type=config.gguf_type)
         rows = _answer_all(model, name, examples, config, console)
@@ -96,13 +98,10 @@ def evaluate(config: EvalConfig, candidate: str, baseline: str | None = None, *,
     }
 
 
-def _retrieval(config: EvalConfig) -> dict[str, Any] | None:
+def _retrieval(config: EvalConfig) -> RetrievalResult | None:
     """recall@k and MRR of the knowledge index on the labelled queries, when the config names them."""
     if config.retrieval_queries is None:
         return None
-    from melancia.retrieval.evaluation import evaluate_retrieval, load_queries
-    from melancia.retrieval.index import KnowledgeIndex
-
     result = evaluate_retrieval(KnowledgeIndex(chroma_url=get_settings().chroma_url),
                                 load_queries(Path(config.retrieval_queries)), config.retrieval_k)
     result.pop("per_mode_queries")
@@ -110,8 +109,8 @@ def _retrieval(config: EvalConfig) -> dict[str, Any] | None:
 
 
 def _answer_all(model: EvaluatedModel, name: str, examples: list[EvalExample], config: EvalConfig,
-                console: Console) -> list[dict[str, Any]]:
-    rows = []
+                console: Console) -> list[ExampleResult]:
+    rows: list[ExampleResult] = []
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
@@ -130,7 +129,7 @@ def _answer_all(model: EvaluatedModel, name: str, examples: list[EvalExample], c
     return rows
 
 
-def _score(rows: list[dict[str, Any]], examples: list[EvalExample], embedder: Any, judge: Any) -> None:
+def _score(rows: list[ExampleResult], examples: list[EvalExample], embedder: Any, judge: Any) -> None:
     answers, references = [r["answer"] for r in rows], [r["reference"] for r in rows]
     similarity = embedder.semantic_similarity(answers, references) if embedder else [None] * len(rows)
     bertscore = embedder.bertscore(answers, references) if embedder else [None] * len(rows)
@@ -142,28 +141,28 @@ def _score(rows: list[dict[str, Any]], examples: list[EvalExample], embedder: An
                     "missing_terms": missing, "judge_score": judge(row) if judge else None})
 
 
-def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(rows: list[ExampleResult]) -> ModelSummary:
     """Aggregates over all rows and per category."""
     latencies = [r["latency_s"] for r in rows]
     tokens, seconds = sum(r["output_tokens"] for r in rows), sum(latencies)
-    overall = {m: metrics.aggregate([r[m] for r in rows]) for m in QUALITY_METRICS}
+    overall = {m: metrics.aggregate([r[m] for r in rows]) for m in PER_EXAMPLE_METRICS}
     overall.update({"latency_p50_s": metrics.percentile(latencies, 50), "latency_p95_s": metrics.percentile(latencies, 95),
                     "tokens_per_s": tokens / seconds if seconds else None})
     categories = sorted({r["category"] for r in rows})
     overall["per_category"] = {
         c: {"examples": sum(r["category"] == c for r in rows),
-            **{m: metrics.aggregate([r[m] for r in rows if r["category"] == c]) for m in QUALITY_METRICS}}
+            **{m: metrics.aggregate([r[m] for r in rows if r["category"] == c]) for m in PER_EXAMPLE_METRICS}}
         for c in categories}
     return overall
 
 
-def _compare(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _compare(models: dict[str, ModelResult]) -> dict[str, ComparedMetric]:
     candidate, baseline = models["candidate"], models["baseline"]
-    out = {}
-    for metric in COMPARED_METRICS:
+    out: dict[str, ComparedMetric] = {}
+    for metric in METRIC_NAMES:
         a, b = candidate.get(metric), baseline.get(metric)
         out[metric] = {"candidate": a, "baseline": b, "delta": a - b if a is not None and b is not None else None}
-        if metric in QUALITY_METRICS:
+        if metric in PER_EXAMPLE_METRICS:
             out[metric]["delta_ci95"] = paired_bootstrap_ci(
                 [r[metric] for r in candidate["examples"]], [r[metric] for r in baseline["examples"]])
     return out

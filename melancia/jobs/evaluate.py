@@ -1,10 +1,10 @@
 """``python -m melancia.jobs.evaluate``: the gated evaluation Job.
 
 Evaluates the candidate of a training run (``--run-dir`` / ``MELANCIA_RUN_DIR``) against the
-current ``champion`` of the registry (its run folder, when reachable) or else the base model,
-writes the reports next to the run (``<run>/eval``), and exits 0 only when the gate passes. The
-verdict is machine-readable: the last line of stdout is JSON, the same JSON goes to
-``/dev/termination-log`` when it exists, and MLflow carries it as ``melancia.gate`` tags on the
+baseline :func:`melancia.evaluation.promotion.choose_baseline` picks (the current champion, else
+the base model), writes the reports next to the run (``<run>/eval``), and exits 0 only when the
+gate passes. The verdict is machine-readable: the last line of stdout is JSON, the same JSON goes
+to ``/dev/termination-log`` when it exists, and MLflow carries it as ``melancia.gate`` tags on the
 evaluation run, the training run and the registered version. The operator reads any of them.
 """
 
@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from melancia.config import ConfigError, load_config
 from melancia.errors import write_termination_log
+from melancia.evaluation.config import EvalConfig
+from melancia.evaluation.pipeline import run_evaluation
+from melancia.evaluation.promotion import choose_baseline
+from melancia.jobs.train import report_failure
+from melancia.tracking import read_run_record
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,45 +40,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def champion_or_base(info: dict[str, Any], candidate_dir: Path) -> str:
-    """The current champion's run folder when it exists here, else the candidate's base model."""
-    name = info.get("registered_model")
-    if name:
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-
-        from melancia.tracking import tracking_uri
-
-        uri = tracking_uri(info.get("tracking_uri"))
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        try:
-            champion = client.get_model_version_by_alias(name, "champion")
-            folder = client.get_run(champion.run_id).data.tags.get("melancia.output_dir")
-        except MlflowException:
-            folder = None
-        if folder and Path(folder).is_dir() and Path(folder).resolve() != candidate_dir.resolve():
-            return folder
-    return info["base_model"]
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from melancia.config import ConfigError, load_config
-    from melancia.evaluation.config import EvalConfig
-    from melancia.evaluation.pipeline import run_evaluation
-    from melancia.evaluation.promotion import candidate_run_info
-
     if not args.run_dir:
         raise ConfigError("--run-dir (or MELANCIA_RUN_DIR): the training run folder to evaluate")
     run_dir = Path(args.run_dir)
-    info = candidate_run_info(str(run_dir))
-    if not info:
+    record = read_run_record(run_dir)
+    if record is None:
         raise ConfigError(f"{run_dir}: not a finished training run (no run.json)")
     config = load_config(EvalConfig, args.config, args.overrides)
-    baseline = args.baseline or champion_or_base(info, run_dir)
+    baseline = args.baseline or choose_baseline(record)
     outcome = run_evaluation(config, str(run_dir), baseline, out_dir=Path(args.out) if args.out else run_dir / "eval")
     gate = outcome.report.get("gate") or {"checks": []}
     return {"verdict": outcome.verdict, "candidate": str(run_dir), "baseline": baseline,
-            "registered_model": info.get("registered_model"), "version": info.get("registered_version"),
+            "registered_model": record.registered_model, "version": record.registered_version,
             "eval_run_id": outcome.eval_run_id, "report": str(outcome.files["json"]),
             "failed_checks": [c["rule"] for c in gate["checks"] if not c["passed"]]}
 
@@ -84,8 +64,6 @@ def emit(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from melancia.jobs.train import report_failure
-
     args = parse_args(argv)
     try:
         result = run(args)

@@ -14,7 +14,11 @@ import argparse
 import os
 import sys
 
+from melancia.config import load_config
 from melancia.errors import failure_reason, write_termination_log
+from melancia.training.checkpoint import latest_checkpoint
+from melancia.training.config import TrainConfig
+from melancia.training.trainer import output_dir_for, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -16,9 +16,11 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
+from melancia.evaluation.promotion import promote as move_alias
 from melancia.operator import cluster, metrics
 from melancia.operator.reconcile import TERMINAL, Action, reconcile
 from melancia.operator.spec import GROUP, PLURAL, VERSION, read_spec
+from melancia.tracking import RunRecord
 
 RESYNC_SECONDS = float(os.environ.get("MELANCIA_OPERATOR_RESYNC_SECONDS", "5"))
 log = logging.getLogger("melancia.operator")
@@ -84,9 +86,9 @@ def apply(action: Action, run: Any, body: kopf.Body, current: dict[str, Any], pa
 
 
 def promote(run: Any, model: str, version: str) -> None:
-    from melancia.evaluation.promotion import promote as move_alias
-
-    move_alias(model, str(version), alias=run.alias, tracking_uri=run.mlflow_uri)
+    record = RunRecord(run_name=run.name, base_model=run.base_model, registered_model=model,
+                       registered_version=str(version), tracking_uri=run.mlflow_uri)
+    move_alias(record, alias=run.alias)
     cluster.roll_out(run, str(version))
     metrics.PROMOTIONS.inc()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from melancia.providers.base import ProviderError
+from melancia.tracking import OUTPUT_DIR_TAG, read_run_record
 
 Engine = Literal["llama_cpp", "transformers"]
 REGISTRY_REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w.-]+)|/(?P<version>\d+))$")
@@ -80,9 +81,8 @@ def _from_run_dir(run_dir: Path, engine: Engine, gguf_type: str, *, label: str,
     ggufs = sorted((run_dir / "gguf").glob("*.gguf")) if (run_dir / "gguf").is_dir() else []
     if engine == "llama_cpp" and ggufs:
         return ResolvedModel(label=label, gguf=ggufs[0], version=version)
-    info_path = run_dir / "run.json"
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
-    base = info.get("base_model") or _adapter_base(run_dir / "adapter")
+    record = read_run_record(run_dir)
+    base = (record.base_model if record else None) or _adapter_base(run_dir / "adapter")
     return _from_adapter(base, run_dir / "adapter", engine, gguf_type, label=label, version=version,
                          cache=run_dir / "gguf")
 
@@ -142,7 +142,7 @@ def _from_registry(match: re.Match[str], engine: Engine, tracking_uri: str | Non
         raise ProviderError(f"models:/{name}: no {wanted} in the registry at {uri}"
                             + (" (run `melancia promote`)" if alias else "")) from None
     label = f"{name} v{version.version}"
-    folder = run.data.tags.get("melancia.output_dir")
+    folder = run.data.tags.get(OUTPUT_DIR_TAG)
     if folder and (Path(folder) / "adapter").is_dir():
         return _from_run_dir(Path(folder), engine, gguf_type, label=label, version=str(version.version))
     local = get_settings().paths.models / "registry" / name / f"v{version.version}"

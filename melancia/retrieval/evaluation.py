@@ -7,14 +7,46 @@ first chunk from a relevant document (0 when none is in the top k).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
-from melancia.data.io import DataError, load_examples
+from melancia.data.io import DataError, atomic_write_text, load_examples
 from melancia.retrieval.index import KnowledgeIndex, Mode
 
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+
+
+class ModeScores(TypedDict):
+    recall_at_k: float
+    mrr: float
+
+
+class QueryResult(TypedDict):
+    """One labelled query as a mode answered it."""
+
+    id: str
+    query: str
+    expected: list[str]
+    retrieved: list[str]
+    rank: int | None
+    recall: float
+    reciprocal_rank: float
+
+
+class RetrievalResult(TypedDict):
+    """recall@k and MRR of every mode; the headline numbers are hybrid search's."""
+
+    k: int
+    queries: int
+    recall_at_k: float
+    mrr: float
+    modes: dict[str, ModeScores]
+    per_query: list[QueryResult]
+    """Hybrid search's misses (recall below 1)."""
+    per_mode_queries: NotRequired[dict[str, list[QueryResult]]]
+    """Every query of every mode (left out of the evaluation report)."""
 
 
 @dataclass
@@ -44,11 +76,11 @@ def score_ranking(retrieved_docs: list[str], relevant: list[str]) -> tuple[float
     return len(found) / len(set(relevant)), (1.0 / rank if rank else 0.0), rank
 
 
-def evaluate_retrieval(index: KnowledgeIndex, queries: list[LabelledQuery], k: int = 5) -> dict[str, Any]:
+def evaluate_retrieval(index: KnowledgeIndex, queries: list[LabelledQuery], k: int = 5) -> RetrievalResult:
     """Per mode: mean recall@k and MRR, with per-query detail (the report's ``retrieval`` section)."""
     modes = {}
     for mode in MODES:
-        rows = []
+        rows: list[QueryResult] = []
         for query in queries:
             docs = [hit.doc_id for hit in index.query(query.query, k, mode=mode)]
             recall, reciprocal, rank = score_ranking(docs, query.relevant)
@@ -63,7 +95,7 @@ def evaluate_retrieval(index: KnowledgeIndex, queries: list[LabelledQuery], k: i
             "per_mode_queries": {m: v["per_query"] for m, v in modes.items()}}
 
 
-def retrieval_markdown(result: dict[str, Any]) -> str:
+def retrieval_markdown(result: RetrievalResult) -> str:
     """A short report: recall@k and MRR per mode, then the queries hybrid search did not fully answer."""
     k = result["k"]
     lines = [f"# Retrieval evaluation ({result['queries']} queries, k={k})", "",
@@ -76,11 +108,8 @@ def retrieval_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_retrieval_report(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    import json
-
-    from melancia.data.io import atomic_write_text
-
+def write_retrieval_report(result: RetrievalResult, out_dir: Path) -> dict[str, Path]:
+    """``retrieval.json`` and ``retrieval.md`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"json": out_dir / "retrieval.json", "md": out_dir / "retrieval.md"}
     atomic_write_text(files["md"], retrieval_markdown(result))

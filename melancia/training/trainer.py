@@ -30,13 +30,14 @@ from melancia.config import to_dict
 from melancia.data.io import DataError
 from melancia.errors import TrainingSetupError
 from melancia.settings import get_settings
+from melancia.tracking import OUTPUT_DIR_TAG, RUN_RECORD, RunRecord, tracked_run
 from melancia.training import checkpoint as ckpt
 from melancia.training.batches import EncodedSplit, Step, encode_split, eval_batches, make_batch, plan_steps
 from melancia.training.card import CardFacts, write_card
 from melancia.training.config import TrainConfig
-from melancia.training.outputs import Exports, export_all
 from melancia.training.loss import PackedLMLoss
 from melancia.training.model import Placement, add_adapters, choose_placement, load_base, trainable_parameters
+from melancia.training.outputs import Exports, export_all
 
 
 @dataclass
@@ -93,7 +94,6 @@ def train(config: TrainConfig, *, resume: bool = False, console: Console | None 
     """Fine-tune ``config.base_model`` on the splits; returns where everything went."""
     run = _prepare(config, console or Console(), resume)
     state = _restore_or_start(run, resume)
-    from melancia.tracking import tracked_run
 
     tracking = (tracked_run(config.tracking.experiment, config.run_name, uri=config.tracking.tracking_uri,
                             run_id=state.mlflow_run_id, tags={"melancia.stage": "train"})
@@ -371,7 +371,7 @@ def _finish(run: _Run, result: TrainResult, tracker: Any) -> None:
         tracker.log_artifact(result.card)
         tracker.log_artifact(run.output_dir / "history.json")
         tracker.log_artifacts(result.exports.adapter, "adapter")
-        tracker.set_tags({"melancia.output_dir": str(run.output_dir)})
+        tracker.set_tags({OUTPUT_DIR_TAG: str(run.output_dir)})
         if run.config.tracking.registered_model:
             result.registered_version = tracker.register(run.config.tracking.registered_model, "adapter",
                                                          description=f"{run.config.run_name}: base "
@@ -383,13 +383,13 @@ def _write_run_info(run: _Run, result: TrainResult, tracker: Any) -> None:
     """``run.json``: what later stages (evaluation, promotion) need to find this run."""
     from melancia.data.io import atomic_write_text
 
-    info = {"run_name": run.config.run_name, "base_model": run.config.base_model,
-            "mlflow_run_id": result.state.mlflow_run_id, "tracking_uri": tracker.uri if tracker else None,
-            "experiment": run.config.tracking.experiment,
-            "registered_model": run.config.tracking.registered_model if result.registered_version else None,
-            "registered_version": result.registered_version,
-            "gguf": str(result.exports.gguf) if result.exports and result.exports.gguf else None}
-    atomic_write_text(run.output_dir / "run.json", json.dumps(info, indent=2))
+    record = RunRecord(
+        run_name=run.config.run_name, base_model=run.config.base_model, mlflow_run_id=result.state.mlflow_run_id,
+        tracking_uri=tracker.uri if tracker else None, experiment=run.config.tracking.experiment,
+        registered_model=run.config.tracking.registered_model if result.registered_version else None,
+        registered_version=result.registered_version,
+        gguf=str(result.exports.gguf) if result.exports and result.exports.gguf else None)
+    atomic_write_text(run.output_dir / RUN_RECORD, record.to_json())
 
 
 def _card_facts(run: _Run, result: TrainResult) -> CardFacts:

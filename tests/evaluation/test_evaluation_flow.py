@@ -1,14 +1,15 @@
 """Train a tiny model, evaluate it against its base, record the verdict, promote only what passed."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from melancia.evaluation.config import EvalConfig, GateCheck
 from melancia.evaluation.pipeline import run_evaluation
-from melancia.evaluation.promotion import PromotionError, promote
+from melancia.evaluation.promotion import PromotionError, choose_baseline, promote
 from melancia.jobs.evaluate import main as evaluate_job
-from melancia.tracking import TrackingConfig
+from melancia.tracking import RunRecord, TrackingConfig, find_run_record
 from melancia.training.trainer import train
 from tests.training.conftest import save_tiny_llama, tiny_train_config, write_splits
 
@@ -49,13 +50,27 @@ def test_candidate_vs_base_report_verdict_and_promotion(trained_run, tmp_path):
     version = client.get_model_version("tiny-assistant", trained.registered_version)
     assert version.tags["melancia.gate"] == "passed"
     assert client.get_run(outcome.eval_run_id).data.metrics["delta.perplexity"] < 0
-    assert promote("tiny-assistant", trained.registered_version) is None
+    record = find_run_record(run_dir)
+    assert choose_baseline(record) == str(base)  # no champion yet: the base model
+    promotion = promote(record)
+    assert (promotion.version, promotion.previous) == (trained.registered_version, None)
     assert str(client.get_model_version_by_alias("tiny-assistant", "champion").version) == trained.registered_version
+    assert choose_baseline(record) == str(base)  # the champion is this very run: still the base
+    later = RunRecord(run_name="later", base_model=str(base), registered_model="tiny-assistant",
+                      tracking_uri=record.tracking_uri, folder=tmp_path / "later")
+    assert Path(choose_baseline(later)).resolve() == run_dir.resolve()  # the next run meets the champion
 
     failing = _config(splits, [GateCheck("rougeL", min=2.0)])
     assert run_evaluation(failing, str(run_dir), str(base), out_dir=tmp_path / "report2").verdict == "failed"
     with pytest.raises(PromotionError, match="evaluation gate: failed"):
-        promote("tiny-assistant", trained.registered_version)
+        promote(record)
+
+
+def test_a_run_that_registered_nothing_is_compared_with_its_base_and_cannot_be_promoted():
+    run = RunRecord(run_name="local", base_model="packaged:smollm2")
+    assert choose_baseline(run) == "packaged:smollm2"
+    with pytest.raises(PromotionError, match="registered no model version"):
+        promote(run)
 
 
 @pytest.mark.integration

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from melancia.evaluation.report import (
-    biggest_changes,
-    plot_category_metrics,
-    plot_latency,
-    render_html,
-    render_markdown,
-    write_reports,
-)
+from melancia.evaluation.document import biggest_changes
+from melancia.evaluation.metric_registry import METRIC_NAMES, PER_EXAMPLE_METRICS
+from melancia.evaluation.plots import plot_category_metrics, plot_latency
+from melancia.evaluation.render import render_html, render_markdown
+from melancia.evaluation.report import write_reports
+from melancia.evaluation.schema import CategoryScores, ExampleResult, Scores
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LONG_ANSWER = "O ACOS é o gasto dividido pela receita. " * 60
@@ -183,3 +181,10 @@ def test_single_model_without_gate_or_retrieval(single_model_report, tmp_path: P
     html_page = paths["html"].read_text(encoding="utf-8")
     assert html_page.count("data:image/png;base64,") == 2
     assert "<p>no gate</p>" in html_page
+
+
+def test_the_report_schema_has_a_field_for_every_metric_of_the_registry():
+    assert set(Scores.__annotations__) == set(METRIC_NAMES)
+    per_example = set(PER_EXAMPLE_METRICS)
+    assert per_example <= set(ExampleResult.__annotations__)
+    assert per_example <= set(CategoryScores.__annotations__)

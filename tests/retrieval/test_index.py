@@ -167,7 +167,8 @@ def test_index_job_updates_and_reports_json(corpus, tmp_path, capsys):
 
 def test_retrieval_scores_land_in_the_evaluation_report(corpus, tmp_path):
     from melancia.evaluation.config import EvalConfig
-    from melancia.evaluation.report import Document, markdown_block, retrieval_section
+    from melancia.evaluation.document import Document, retrieval_section
+    from melancia.evaluation.render import markdown_block
     from melancia.evaluation.runner import _retrieval
     from melancia.retrieval.evaluation import score_ranking
 

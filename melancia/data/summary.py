@@ -1,4 +1,4 @@
-"""Human-readable summary of a data stage run (a rich table on the terminal)."""
+"""The console summary of a data stage run (a rich table on the terminal)."""
 
 from __future__ import annotations
 

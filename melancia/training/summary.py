@@ -1,4 +1,4 @@
-"""The summary printed at the end of training."""
+"""The console summary printed at the end of training (a rich table)."""
 
 from __future__ import annotations
 
