@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CLUSTER=melancia
 NS=melancia
-KSERVE_VERSION="${KSERVE_VERSION:-v0.15.2}"
+# shellcheck source=versions.env
+. scripts/versions.env   # KSERVE_VERSION: the one the SDK, the CRDs and the local cluster's controller use
 CERT_MANAGER_VERSION="${CERT_MANAGER_VERSION:-v1.16.2}"
 step() { printf '\n==> %s\n' "$*"; }
 cleanup() { [ "${KEEP:-0}" = 1 ] || kind delete cluster --name "$CLUSTER"; }
@@ -22,7 +23,7 @@ kind create cluster --config manifests/kind-cluster.yaml --wait 120s
 
 step "images (tag dev), loaded into the nodes"
 for image in api predictor operator trainer-cpu; do
-    docker build -f "images/$image/Dockerfile" -t "ghcr.io/melancia/$image:dev" -t "melancia/$image:dev" .
+    docker build -f images/Dockerfile --target "$image" -t "ghcr.io/melancia/$image:dev" -t "melancia/$image:dev" .
     kind load docker-image --name "$CLUSTER" "ghcr.io/melancia/$image:dev" "melancia/$image:dev"
 done
 

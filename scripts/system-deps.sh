@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
-# System packages the test suite uses for real servers: redis-server (Redis backend of the API) and
-# chromium (the chat page test). Installed from Debian's packages when missing; idempotent.
+# Debian packages the test suite runs for real, installed when missing (idempotent):
+#   redis-server                         the API's Redis backend
+#   chromium                             the chat page test
+#   containerd runc containernetworking-plugins iptables   the real node of scripts/local-cluster.sh
+#   docker.io docker-registry debootstrap                  its image builds, registry and base image
+# None of them is started here: the tests and scripts/local-cluster.sh start and stop what they use.
 set -euo pipefail
 
+declare -A provides=(
+    [redis-server]=redis-server [chromium]=chromium [containerd]=containerd [runc]=runc
+    [/usr/lib/cni/bridge]=containernetworking-plugins [iptables]=iptables [dockerd]=docker.io
+    [docker-registry]=docker-registry [debootstrap]=debootstrap
+)
 missing=()
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+for need in "${!provides[@]}"; do
+    case "$need" in
+        /*) [ -e "$need" ] || missing+=("${provides[$need]}") ;;
+        *) PATH="$PATH:/usr/sbin:/sbin" command -v "$need" >/dev/null 2>&1 || missing+=("${provides[$need]}") ;;
+    esac
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then

@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # the test control plane fixtures (control_plane, scheduling_cluster) serve tests/k8s and tests/charts
-pytest_plugins = ["tests.k8s.fixtures"]
+pytest_plugins = ["tests.k8s.fixtures", "tests.cluster.fixtures"]
 MODEL_CACHE = REPO / ".cache" / "models"
 
 CHATML_TEMPLATE = (

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,10 @@ MANIFEST_VERSION = 1
 
 class IndexNotFoundError(MelanciaError, RuntimeError):
     """There is no usable index; the message names the command that builds one."""
+
+
+class ChromaUnreachableError(MelanciaError, RuntimeError):
+    """The Chroma server of the index did not answer in time."""
 
 
 class IndexDamagedError(IndexNotFoundError):
@@ -304,6 +309,23 @@ class KnowledgeIndex:
         return self._lexical
 
     # ------------------------------------------------------------------ Chroma
+
+    def wait_for_server(self, timeout_s: float, *, interval_s: float = 2.0) -> None:
+        """With a Chroma server URL, wait until it answers its heartbeat (a Job or init container may
+        start before the Chroma pod is ready); raise ChromaUnreachableError after ``timeout_s``."""
+        if not self.chroma_url:
+            return
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._client().heartbeat()
+                return
+            except Exception as exc:  # chromadb raises httpx and its own errors for a server that is not up
+                if time.monotonic() >= deadline:
+                    raise ChromaUnreachableError(f"Chroma at {self.chroma_url} did not answer within "
+                                                 f"{timeout_s:.0f} s: {exc}") from exc
+                print(f"waiting for Chroma at {self.chroma_url}: {exc}", flush=True)
+                time.sleep(interval_s)
 
     def _client(self) -> Any:
         import chromadb

@@ -206,20 +206,20 @@ def down(config: ClusterConfig) -> None:
     print("local-cluster: down")
 
 
-def status(config: ClusterConfig) -> int:
-    """Each daemon, the nodes and the addons; exit status 0 only when all are up."""
-    healthy = True
+def status(config: ClusterConfig, *, quiet: bool = False) -> int:
+    """Each daemon, the nodes and the addons (printed unless ``quiet``); 0 only when all are up."""
+    checks: list[tuple[str, bool, str]] = []
     for name in DAEMONS:
         pid = daemon(config, name).pid()
-        healthy &= pid is not None
-        print(f"{name:26} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
+        checks.append((name, pid is not None, f"running (pid {pid})" if pid else "stopped"))
     if daemon(config, "kube-apiserver").running():
         for node in (config.node_name, config.gpu_node_name):
             ready = node_ready(config, node)
-            healthy &= ready
-            print(f"node {node:21} {'Ready' if ready else 'NotReady'}")
+            checks.append((f"node {node}", ready, "Ready" if ready else "NotReady"))
         for namespace, name in ADDON_DEPLOYMENTS:
             available = deployment_available(config, namespace, name)
-            healthy &= available
-            print(f"{namespace + '/' + name:26} {'available' if available else 'not available'}")
-    return 0 if healthy else 1
+            checks.append((f"{namespace}/{name}", available, "available" if available else "not available"))
+    if not quiet:
+        for what, _, state in checks:
+            print(f"{what:42} {state}")
+    return 0 if all(ok for _, ok, _ in checks) else 1

@@ -15,7 +15,7 @@ from tests.k8s.crds import install_crd
 
 REPO = Path(__file__).resolve().parents[2]
 CHARTS = ["mlflow", "chromadb", "melancia-api", "melancia-predictor", "melancia-operator", "melancia"]
-PROFILES = [None, "values-kind.yaml", "values-production.yaml"]
+PROFILES = [None, "values-kind.yaml", "values-local.yaml", "values-production.yaml"]
 CUSTOM_KINDS = {"InferenceService", "ServiceMonitor", "PodMonitor", "TrainingRun"}
 KUBERNETES_VERSION = "1.35.0"  # the kubectl/Helm client generation; the test API server is 1.37
 
@@ -133,3 +133,23 @@ def test_server_side_dry_run_and_helm_install_into_the_control_plane(helm, chart
                  "deployment.apps/melancia-operator", "inferenceservice.serving.kserve.io/melancia",
                  "configmap/melancia-router"):
         assert name in found, found
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_the_router_config_in_the_predictor_chart_loads(helm, charts, profile, tmp_path):
+    from melancia.router.config import load_router_config
+
+    objects = render(helm, charts, "melancia", profile)
+    configmap = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-router"))
+    path = tmp_path / "router.yaml"
+    path.write_text(configmap["data"]["router.yaml"])
+    config = load_router_config(path)  # the same loader, with file:line errors, as `melancia serve predictor`
+    assert config.providers and config.tiers
+    chained = {name for tier in config.tiers.values() for arm in tier.arms for name in arm.chain}
+    assert chained <= set(config.providers), chained - set(config.providers)
+
+
+def test_the_trainingrun_crd_has_one_source():
+    # manifests/crds/ (kubectl apply -f) links to the chart's crds/ (helm install): both suites read one file
+    assert (REPO / "manifests/crds/trainingrun.yaml").resolve() == \
+        (REPO / "charts/melancia-operator/crds/trainingrun.yaml").resolve()

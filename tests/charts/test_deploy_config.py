@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,18 @@ def test_make_and_the_workflow_run_the_same_script():
     workflow = yaml.safe_load((REPO / ".github/workflows/kind-e2e.yml").read_text())
     steps = [s.get("run", "") for s in workflow["jobs"]["kind-e2e"]["steps"]]
     assert "make kind-e2e" in steps
+
+
+def test_one_kserve_version_for_the_sdk_the_crds_the_controller_and_kind():
+    from importlib.metadata import version
+
+    from localcluster.config import read_versions
+
+    kserve = read_versions()["KSERVE_VERSION"]  # what the CRDs, the controller and kind-e2e are taken at
+    minor = ".".join(kserve.lstrip("v").split(".")[:2])
+    assert ".".join(version("kserve").split(".")[:2]) == minor, f"the kserve SDK is {version('kserve')}, not {kserve}"
+    pin = next(r for r in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+               ["predictor"] if r.startswith("kserve"))
+    assert f">={minor}," in pin, pin
+    assert f"kserve={kserve}" in (assets_dir() / ".stamp").read_text()
+    assert ". scripts/versions.env" in E2E_SCRIPT and "$KSERVE_VERSION" in E2E_SCRIPT
