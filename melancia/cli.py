@@ -457,7 +457,7 @@ def data_synth(base_url: Annotated[str, typer.Option(help="OpenAI-compatible end
     from melancia.config import load_config
     from melancia.data.config import DataConfig
     from melancia.data.synth import grow
-    from melancia.providers.openai_compat import OpenAICompatibleProvider
+    from melancia.providers.openai_http import OpenAICompatibleProvider
     from melancia.settings import get_settings
 
     teacher = OpenAICompatibleProvider(base_url=base_url, model=model, name="teacher", api_key_env=api_key_env)

@@ -6,11 +6,13 @@ so the gateway does not care which one it fronts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from melancia.router.prompts import Source
+import httpx
+
+from melancia.protocol.openai import TIER_HEADER, events_from_sse
+from melancia.router.loading import load_router
 from melancia.router.router import Answer, NoProviderAvailable, Query, Router, StreamEvent
 
 
@@ -62,8 +64,6 @@ class PredictorBackend:
     """The KServe predictor at ``url`` (v1 protocol for answers, OpenAI streaming for streams)."""
 
     def __init__(self, url: str, *, timeout_s: float = 120.0, model: str = "melancia") -> None:
-        import httpx
-
         self.url, self.model = url.rstrip("/"), model
         self._client = httpx.Client(base_url=self.url, timeout=timeout_s)
         self._tiers: list[str] = []
@@ -80,27 +80,25 @@ class PredictorBackend:
                     "max_tokens": query.max_tokens, "temperature": query.temperature}
         response = self._post(f"/v1/models/{self.model}:predict",
                               {"instances": [{k: v for k, v in instance.items() if v is not None}]})
-        return answer_from_record(response.json()["predictions"][0])
+        return Answer.from_dict(response.json()["predictions"][0])
 
     def stream(self, query: Query) -> Iterator[StreamEvent]:
         body = {"model": self.model, "stream": True, "user": query.user_id, "max_tokens": query.max_tokens,
                 "temperature": query.temperature,
                 "messages": [*query.history, {"role": "user", "content": query.question}]}
-        headers = {"X-Melancia-Tier": query.tier} if query.tier else {}
+        headers = {TIER_HEADER: query.tier} if query.tier else {}
         with self._client.stream("POST", "/openai/v1/chat/completions", json={k: v for k, v in body.items()
                                                                                 if v is not None},
                                  headers=headers) as response:
             if response.status_code >= 400:
                 response.read()
                 raise NoProviderAvailable(f"predictor answered HTTP {response.status_code}: {response.text[:200]}")
-            yield from _events_from_sse(response.iter_lines())
+            yield from events_from_sse(response.iter_lines())
 
     def route_key(self, tier: str, user_id: str | None) -> str:
         return f"predictor:{tier}:{user_id or ''}"
 
     def status(self) -> dict[str, Any]:
-        import httpx
-
         try:
             response = self._client.get("/melancia/v1/status")
             response.raise_for_status()
@@ -110,8 +108,6 @@ class PredictorBackend:
                     "providers": [], "stats": {}}
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
-        import httpx
-
         try:
             response = self._client.post(path, json=body)
         except httpx.HTTPError as exc:
@@ -127,33 +123,8 @@ class PredictorBackend:
         self._client.close()
 
 
-def answer_from_record(record: dict[str, Any]) -> Answer:
-    """An :class:`Answer` from its ``as_dict()`` form (the predictor's v1 prediction)."""
-    sources = [Source(s["rank"], s["doc_id"], s["title"], s["heading"], s["source"], s["score"], s["excerpt"])
-               for s in record.get("sources", [])]
-    return Answer(text=record.get("answer", ""), provider=record["provider"], model=record["model_name"],
-                  routing_reason=record["routing_reason"], tier=record["tier"], arm=record.get("arm"),
-                  input_tokens=record.get("input_tokens", 0), output_tokens=record.get("output_tokens", 0),
-                  estimated_cost=record.get("estimated_cost", 0.0), latency_seconds=record.get("latency_seconds", 0.0),
-                  sources=sources, calculation=record.get("calculation"), fallbacks=record.get("fallbacks", []),
-                  finish_reason=record.get("finish_reason", "stop"))
-
-
-def _events_from_sse(lines: Iterator[str]) -> Iterator[StreamEvent]:
-    text: list[str] = []
-    for line in lines:
-        if not line.startswith("data: ") or line == "data: [DONE]":
-            continue
-        chunk = json.loads(line[6:])
-        if "error" in chunk:
-            yield StreamEvent("error", chunk["error"].get("message", "predictor error"))
-            return
-        for choice in chunk.get("choices", []):
-            piece = choice.get("delta", {}).get("content")
-            if piece:
-                text.append(piece)
-                yield StreamEvent("token", piece)
-        if "melancia" in chunk:
-            answer = answer_from_record({**chunk["melancia"], "answer": "".join(text)})
-            yield StreamEvent("sources", [s.as_dict() for s in answer.sources])
-            yield StreamEvent("done", answer)
+def build_backend(predictor_url: str | None, router_config: Any, *, timeout_s: float = 120.0) -> AnswerBackend:
+    """The predictor at ``predictor_url`` when one is named, else the router of ``router_config`` in process."""
+    if predictor_url:
+        return PredictorBackend(predictor_url, timeout_s=timeout_s)
+    return InProcessBackend(load_router(router_config))

@@ -200,7 +200,7 @@ def _judge(config: EvalConfig) -> Any:
     settings = config.judge
     if not settings.base_url:
         return None
-    from melancia.providers.openai_compat import OpenAICompatibleProvider
+    from melancia.providers.openai_http import OpenAICompatibleProvider
 
     template = (Path(settings.prompt) if settings.prompt else JUDGE_PROMPT).read_text(encoding="utf-8")
     provider = OpenAICompatibleProvider(base_url=settings.base_url, model=settings.model, name="judge",

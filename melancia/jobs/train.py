@@ -36,11 +36,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
-    from melancia.config import load_config
-    from melancia.training.config import TrainConfig
-    from melancia.training.checkpoint import latest_checkpoint
-    from melancia.training.trainer import output_dir_for, train
-
     overrides = list(args.overrides)
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")

@@ -26,7 +26,7 @@ def build_provider(name: str, spec: ProviderSpec, *, tracking_uri: str | None = 
 
         return FakeProvider(name, spec.model, reply=spec.reply)
     if spec.kind == "openai":
-        from melancia.providers.openai_compat import OpenAICompatibleProvider
+        from melancia.providers.openai_http import OpenAICompatibleProvider
 
         assert spec.base_url is not None
         return OpenAICompatibleProvider(base_url=spec.base_url, model=spec.model, name=name,

@@ -79,6 +79,19 @@ class Answer:
                 "sources": [s.as_dict() for s in self.sources], "calculation": self.calculation,
                 "fallbacks": self.fallbacks, "finish_reason": self.finish_reason}
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Answer:
+        """An answer from its :meth:`as_dict` form (the predictor's v1 prediction, a cached answer)."""
+        sources = [Source(s["rank"], s["doc_id"], s["title"], s["heading"], s["source"], s["score"], s["excerpt"])
+                   for s in record.get("sources", [])]
+        return cls(text=record.get("answer", ""), provider=record["provider"], model=record["model_name"],
+                   routing_reason=record["routing_reason"], tier=record["tier"], arm=record.get("arm"),
+                   input_tokens=record.get("input_tokens", 0), output_tokens=record.get("output_tokens", 0),
+                   estimated_cost=record.get("estimated_cost", 0.0),
+                   latency_seconds=record.get("latency_seconds", 0.0), sources=sources,
+                   calculation=record.get("calculation"), fallbacks=record.get("fallbacks", []),
+                   finish_reason=record.get("finish_reason", "stop"))
+
 
 @dataclass
 class StreamEvent:

@@ -8,7 +8,7 @@ locally the same command serves on http://127.0.0.1:8080. It answers:
 * KServe v2: ``POST /v2/models/melancia/infer`` with a BYTES input ``question`` (optional BYTES inputs
   ``user_id`` and ``tier``); BYTES outputs ``answer`` and ``metadata`` (JSON of the routing record).
 * OpenAI chat completions, streaming or not, at ``/openai/v1/chat/completions`` and
-  ``/openai/v1/models`` (see :mod:`melancia.serving.openai_routes`).
+  ``/openai/v1/models`` (see :mod:`melancia.serving.routes`).
 * Readiness (``/v1/models/melancia``, ``/v2/health/ready``) only once the models and the index are
   loaded; ``POST /v2/repository/models/melancia/load`` reloads (e.g. after a promotion), and with
   ``reload_interval_s`` the champion alias is polled and a new version loaded when it moves.
@@ -17,20 +17,33 @@ locally the same command serves on http://127.0.0.1:8080. It answers:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from kserve import InferOutput, InferRequest, InferResponse, Model
-from kserve.errors import InvalidInput, ModelNotReady
-from kserve.model_repository import ModelRepository
+# kserve parses sys.argv with its own argparse parser when first imported, and argparse abbreviations make
+# our options collide with its own (--config reads as --configure_logging): import it with the program name.
+_argv, sys.argv = sys.argv, sys.argv[:1]
+try:
+    from kserve import InferOutput, InferRequest, InferResponse, Model
+    from kserve.errors import InvalidInput, ModelNotReady
+    from kserve.model_repository import ModelRepository
+finally:
+    sys.argv = _argv
 
+from starlette.concurrency import iterate_in_threadpool
+
+from melancia.providers.references import REGISTRY_REF
 from melancia.router.config import RouterConfig, load_router_config
+from melancia.router.loading import build_router
 from melancia.router.router import Answer, NoProviderAvailable, Query, Router, StreamEvent
 from melancia.serving import metrics
+from melancia.tracking import tracking_uri
 
 MODEL_NAME = "melancia"
 MAX_QUESTION_CHARS = 2000
@@ -58,8 +71,6 @@ class MelanciaPredictor(Model):
 
     def load(self) -> bool:
         """Build the router (models loaded, index opened); ready only when it says so."""
-        from melancia.router.loading import build_router
-
         with self._reload_lock:
             config = self.config()
             fingerprint = registry_fingerprint(config)
@@ -119,8 +130,6 @@ class MelanciaPredictor(Model):
 
     async def stream(self, query: Query) -> AsyncIterator[StreamEvent]:
         """The router's stream events, produced in a worker thread."""
-        from starlette.concurrency import iterate_in_threadpool
-
         router = self._router()
         self._check_tier(router, query)
         async for event in iterate_in_threadpool(router.stream(query)):
@@ -142,8 +151,6 @@ class MelanciaPredictor(Model):
 
     async def predict(self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None,
                       response_headers: dict[str, str] | None = None) -> dict[str, Any] | InferResponse:
-        import asyncio
-
         if isinstance(payload, InferRequest):
             queries = v2_queries(payload)
             answers = await asyncio.gather(*(asyncio.to_thread(self.answer, q) for q in queries))
@@ -157,8 +164,6 @@ class MelanciaRepository(ModelRepository):
     """KServe's repository API (``/v2/repository/models/{name}/load``) reloads the router in place."""
 
     async def load(self, name: str) -> bool:
-        import asyncio
-
         model = self.get_model(name)
         if not isinstance(model, MelanciaPredictor):
             raise InvalidInput(f"unknown model {name!r}")
@@ -233,8 +238,6 @@ def v2_response(request: InferRequest, model_name: str, answers: list[Answer]) -
 
 def registry_fingerprint(config: RouterConfig) -> tuple[tuple[str, str], ...]:
     """(provider, version) of every ``models:/NAME@ALIAS`` provider, read from the registry (cheap)."""
-    from melancia.providers.references import REGISTRY_REF
-
     found = []
     for name, spec in sorted(config.providers.items()):
         match = REGISTRY_REF.match(spec.model) if spec.kind in ("llama_cpp", "transformers") else None
@@ -244,10 +247,8 @@ def registry_fingerprint(config: RouterConfig) -> tuple[tuple[str, str], ...]:
 
 
 def _alias_version(model: str, alias: str, uri: str | None) -> str:
-    from mlflow import MlflowClient
+    from mlflow import MlflowClient  # heavy and optional: only registry polling needs MLflow
     from mlflow.exceptions import MlflowException
-
-    from melancia.tracking import tracking_uri
 
     resolved = tracking_uri(uri)
     try:

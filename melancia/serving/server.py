@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from melancia.errors import write_termination_log
 from melancia.router.router import NoProviderAvailable
+from melancia.serving.routes import openai_router, status_router
 
 
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -24,10 +25,9 @@ async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
 
 def serve_predictor(config_path: Path | str, overrides: list[str] | None = None, *, port: int = 8080,
                     reload_interval_s: float = 0.0, grace_period_s: int = 30) -> int:
-    from kserve import ModelServer, model_server
-
-    from melancia.serving.openai_routes import openai_router, status_router
+    # heavy and optional: the predictor module imports kserve (with a clean sys.argv), so it comes first
     from melancia.serving.predictor import MelanciaPredictor, MelanciaRepository
+    from kserve import ModelServer, model_server  # noqa: I001 - after the predictor (see above)
 
     predictor = MelanciaPredictor(config_path, overrides)
     predictor.load()

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from melancia.providers import ProviderError
-from melancia.providers.openai_compat import OpenAICompatibleProvider
+from melancia.providers.openai_http import OpenAICompatibleProvider
 
 
 class Handler(BaseHTTPRequestHandler):
