@@ -8,8 +8,14 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 
+# "At least 3 non-blank characters" as the OpenAPI schema states it, so clients and fuzzers generate what
+# the validator below accepts (Python's \s is str.isspace(), the test _not_blank applies).
+NON_BLANK_QUESTION = r"\S[\s\S]*\S[\s\S]*\S"
+
+
 class QueryRequest(BaseModel):
-    question: str = Field(min_length=3, max_length=500, examples=["O que é ACOS?"])
+    question: str = Field(min_length=3, max_length=500, examples=["O que é ACOS?"],
+                          json_schema_extra={"pattern": NON_BLANK_QUESTION})
     user_tier: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,31}$",
                                   description="Optional; the API key's tier decides. A lower tier than the key's is "
                                               "honoured, a higher one is refused with 403.")

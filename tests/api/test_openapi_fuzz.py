@@ -29,7 +29,9 @@ def _app():
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
 
 
+# Derandomized: CI sees the same 25 examples per operation every run (a failure reproduces); raise
+# max_examples locally to explore further.
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_responses_match_the_schema(case):
     case.call_and_validate(headers={"X-API-Key": _keys["admin"]})
