@@ -42,6 +42,9 @@ class EvaluatedModel(Protocol):
 
     def reference_logprobs(self, messages: Messages, reference: str) -> list[float]: ...
 
+    def close(self) -> None:
+        """Free the weights now (llama.cpp contexts freed later by the garbage collector can crash)."""
+
 
 def _render(tokenizer: Any, messages: Messages, reference: str | None = None) -> tuple[str, str]:
     """Prompt text (with the generation prompt) and the prompt + reference + end of turn."""
@@ -85,6 +88,9 @@ class GGUFModel:
         picked = logprobs.gather(1, targets[:, None])[:, 0]
         return picked[len(prompt_ids) - 1:].tolist()
 
+    def close(self) -> None:
+        self.llm.close()
+
 
 class TransformersModel:
     """A Hugging Face model (optionally with a PEFT adapter) through transformers, float32 on CPU."""
@@ -127,6 +133,9 @@ class TransformersModel:
         logprobs = torch.log_softmax(self.model(ids).logits[0, :-1].float(), dim=-1)
         picked = logprobs.gather(1, ids[0, 1:, None])[:, 0]
         return picked[len(prompt_ids) - 1:].tolist()
+
+    def close(self) -> None:
+        del self.model
 
 
 def open_model(ref: str, *, gguf_type: str = "f16") -> EvaluatedModel:

@@ -82,7 +82,10 @@ def evaluate(config: EvalConfig, candidate: str, baseline: str | None = None, *,
     models: dict[str, ModelResult] = {}
     for name, ref in refs.items():
         model = open_model(ref, gguf_type=config.gguf_type)
-        rows = _answer_all(model, name, examples, config, console)
+        try:
+            rows = _answer_all(model, name, examples, config, console)
+        finally:
+            model.close()  # before the next model loads: two in memory at once is what 2 cores can't spare
         _score(rows, examples, embedder, judge)
         models[name] = {"ref": model.ref, "kind": model.kind, **summarise(rows), "examples": rows}
     comparison = _compare(models) if baseline else {}

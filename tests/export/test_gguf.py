@@ -204,18 +204,32 @@ def _write_reference_gguf(path: Path, n_tokens: int) -> None:
 # --- llama.cpp ------------------------------------------------------------------------------------
 
 
-def _llama(path: Path):
+@pytest.fixture
+def open_llama():
+    """Opens GGUF files in llama.cpp and closes them when the test ends, not whenever the garbage
+    collector runs (freeing a context from a collection in the middle of another model's work is a
+    known source of crashes in long pytest sessions)."""
     import llama_cpp
-    # logits_all keeps every position's logits in .scores; an F32 KV cache keeps llama.cpp's
-    # attention in float32 like transformers (the default F16 cache costs about 1e-3).
-    return llama_cpp.Llama(model_path=str(path), n_ctx=256, verbose=False, logits_all=True,
-                           type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
+
+    opened = []
+
+    def open_(path: Path):
+        # logits_all keeps every position's logits in .scores; an F32 KV cache keeps llama.cpp's
+        # attention in float32 like transformers (the default F16 cache costs about 1e-3).
+        llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, verbose=False, logits_all=True,
+                              type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
+        opened.append(llm)
+        return llm
+
+    yield open_
+    for llm in opened:
+        llm.close()
 
 
 @pytest.mark.integration
-def test_llama_cpp_logits_match_transformers(tiny_model, tiny_tokenizer, tmp_path: Path):
+def test_llama_cpp_logits_match_transformers(tiny_model, tiny_tokenizer, tmp_path: Path, open_llama):
     model, folder = tiny_model
-    llm = _llama(export_gguf(folder, tmp_path / "model.gguf", file_type="f32"))
+    llm = open_llama(export_gguf(folder, tmp_path / "model.gguf", file_type="f32"))
     ids = tiny_tokenizer(PROMPT).input_ids
 
     llm.eval(ids)
@@ -228,9 +242,9 @@ def test_llama_cpp_logits_match_transformers(tiny_model, tiny_tokenizer, tmp_pat
 
 
 @pytest.mark.integration
-def test_llama_cpp_chats_with_the_tokenizers_template(tiny_model, tiny_tokenizer, tmp_path: Path):
+def test_llama_cpp_chats_with_the_tokenizers_template(tiny_model, tiny_tokenizer, tmp_path: Path, open_llama):
     _, folder = tiny_model
-    llm = _llama(export_gguf(folder, tmp_path / "model.gguf"))  # the default q8_0
+    llm = open_llama(export_gguf(folder, tmp_path / "model.gguf"))  # the default q8_0
     messages = [{"role": "system", "content": "Você é a MelancIA."}, {"role": "user", "content": "O que é ACOS? 42"}]
 
     assert llm.metadata["tokenizer.chat_template"] == tiny_tokenizer.chat_template
