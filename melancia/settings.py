@@ -20,7 +20,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MELANCIA_", extra="ignore")
 
     home: Path = Field(default=Path(".melancia"), description="Folder that holds all local state.")
-    env: str = Field(default="development", description="development | production")
     model_cache: Path | None = Field(
         default=None, description="Where converted base models are kept (default: MELANCIA_HOME/models/base); "
                                   "share it between homes to convert the packaged model only once.")

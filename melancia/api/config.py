@@ -38,9 +38,6 @@ class APISettings(BaseSettings):
     rate_limits: dict[str, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_LIMITS))
     cache_ttl_s: float = Field(default=3600.0, ge=0, description="0 disables the response cache.")
     cache_max_entries: int = Field(default=10_000, ge=1)
-    public_paths: list[str] = Field(default_factory=lambda: ["/", "/health", "/ready", "/metrics", "/docs",
-                                                             "/openapi.json", "/static/*"],
-                                    description="Paths served without an API key ('*' at the end: prefix).")
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the API.")
     cors_allow_credentials: bool = False
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -52,6 +49,3 @@ class APISettings(BaseSettings):
         if self.cors_allow_credentials and "*" in self.cors_origins:
             raise ValueError("cors_origins: '*' cannot be combined with cors_allow_credentials; list the origins")
         return self
-
-    def is_public(self, path: str) -> bool:
-        return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in self.public_paths)

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from melancia.data import schema
 from melancia.models.embeddings import sentence_model
 
@@ -200,16 +202,10 @@ def perplexity(token_logprobs: Sequence[float]) -> float:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) with linear interpolation, as ``numpy.percentile``; nan when empty."""
+    """``numpy.percentile`` (linear interpolation, ``q`` in 0-100), nan for no values (a report field)."""
     if not 0 <= q <= 100:
         raise ValueError(f"percentile q must be between 0 and 100, got {q}")
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    below = math.floor(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (position - below) * (ordered[above] - ordered[below])
+    return float(np.percentile(values, q)) if len(values) else math.nan
 
 
 def aggregate(values: Sequence[float | None]) -> float | None:

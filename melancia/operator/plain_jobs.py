@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from melancia.operator.jobs import eval_job, train_job
+from melancia.operator.job_builders import eval_job, train_job
 from melancia.operator.spec import read_spec
 
 EXAMPLE = Path("manifests/trainingrun-example.yaml")

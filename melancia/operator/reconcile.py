@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from melancia.operator.jobs import eval_job, train_job
+from melancia.operator.job_builders import eval_job, train_job
 from melancia.operator.spec import RunSpec
 
 TERMINAL = ("Promoted", "GateFailed", "Failed")

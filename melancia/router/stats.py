@@ -11,7 +11,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from melancia.evaluation.metrics import percentile
+import numpy as np
 
 RECENT_LATENCIES = 1000
 
@@ -33,8 +33,8 @@ class Counter:
                 "fallbacks": self.fallbacks, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "estimated_cost": round(self.cost, 6),
                 "error_rate": round(self.errors / self.requests, 4) if self.requests else 0.0,
-                "latency_p50_s": round(percentile(recent, 50), 4) if recent else None,
-                "latency_p95_s": round(percentile(recent, 95), 4) if recent else None}
+                "latency_p50_s": round(float(np.percentile(recent, 50)), 4) if recent else None,
+                "latency_p95_s": round(float(np.percentile(recent, 95)), 4) if recent else None}
 
 
 class RouterStats:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from melancia.operator.jobs import eval_job, train_job
+from melancia.operator.job_builders import eval_job, train_job
 from melancia.operator.reconcile import JobState, Observation, parse_verdict, reconcile
 from melancia.operator.spec import read_spec
 
