@@ -10,16 +10,14 @@ Layout of an index folder (``MELANCIA_HOME/index`` by default)::
 Updates are incremental: a document whose content hash is unchanged is skipped, a changed one has
 its chunks replaced, a deleted one is removed. The lexical index is rebuilt into a new generation
 folder and the manifest is switched atomically, so readers always see a complete index. A missing
-or damaged index is reported with the command that fixes it, never with a traceback.
+or damaged index is reported with the command that fixes it, never with a traceback. The BM25 part
+(tokenizing, generation folders, search) is :mod:`melancia.retrieval.lexical`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +25,7 @@ from urllib.parse import urlparse
 
 from melancia.data.io import atomic_write_text
 from melancia.errors import MelanciaError
+from melancia.retrieval import lexical
 from melancia.retrieval.chunking import Chunk, chunk_file, content_hash, document_paths
 from melancia.settings import get_settings
 
@@ -81,12 +80,6 @@ class UpdateSummary:
     chunks: int = 0
 
 
-def _fold(text: str) -> str:
-    """Lowercase without accents: "Incrementalidade", "incrementalidade" and "incrementalídade" meet."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 class KnowledgeIndex:
     """Build, update and query the index in ``directory`` (dense part embedded or on a Chroma server)."""
 
@@ -106,8 +99,7 @@ class KnowledgeIndex:
         """Index ``docs_dir`` from scratch."""
         with self._writer():
             self._drop_collection()
-            for stale in self.directory.glob("lexical-*"):
-                shutil.rmtree(stale, ignore_errors=True)
+            lexical.remove_all(self.directory)
             (self.directory / "manifest.json").unlink(missing_ok=True)
             return self._update(docs_dir, manifest=self._empty_manifest())
 
@@ -155,7 +147,7 @@ class KnowledgeIndex:
             manifest["lexical"] = self._write_lexical(all_chunks, manifest.get("lexical", 0) + 1)
         manifest["chunks"] = summary.chunks = len(all_chunks)
         atomic_write_text(self.directory / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
-        self._prune_lexical(manifest["lexical"])
+        lexical.prune_generations(self.directory, manifest["lexical"])
         self._lexical = None
         return summary
 
@@ -173,28 +165,7 @@ class KnowledgeIndex:
         return by_doc
 
     def _write_lexical(self, chunks: list[Chunk], generation: int) -> int:
-        import bm25s
-
-        folder = self.directory / f"lexical-{generation}"
-        tmp = self.directory / f".lexical-{generation}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        retriever = bm25s.BM25()
-        if chunks:
-            retriever.index(_tokenize([c.embedded_text for c in chunks]), show_progress=False)
-            retriever.save(str(tmp / "bm25"))
-        (tmp / "chunks.jsonl").write_text("".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks),
-                                          encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-        return generation
-
-    def _prune_lexical(self, current: int) -> None:
-        """Keep the current generation and the one before (a reader may still be opening it)."""
-        for folder in self.directory.glob("lexical-*"):
-            number = int(folder.name.split("-", 1)[1])
-            if number < current - 1:
-                shutil.rmtree(folder, ignore_errors=True)
+        return lexical.write_generation(self.directory, chunks, generation)
 
     def _writer(self) -> Any:
         from filelock import FileLock
@@ -219,7 +190,7 @@ class KnowledgeIndex:
         if mode in ("hybrid", "dense"):
             rankings.append(self._dense(text, pool, category))
         if mode in ("hybrid", "bm25"):
-            rankings.append(self._bm25(text, pool, category, retriever, chunks))
+            rankings.append(lexical.search(text, pool, category, retriever, chunks))
         weights = [self.dense_weight, 1.0]
         if len(rankings) == 1:
             fused = rankings[0]
@@ -252,23 +223,6 @@ class KnowledgeIndex:
                                  where={"category": category} if category else None, include=["distances"])
         return [(i, 1.0 - d) for i, d in zip(found["ids"][0], found["distances"][0])]
 
-    def _bm25(self, text: str, pool: int, category: str | None, retriever: Any,
-              chunks: list[Chunk]) -> list[tuple[str, float]]:
-        import numpy as np
-
-        if not chunks:
-            return []
-        mask = None
-        if category:
-            mask = np.array([c.category == category for c in chunks], dtype=np.float32)
-            if not mask.any():
-                return []
-        tokens = _tokenize([text])
-        if not tokens.vocab:
-            return []
-        indices, scores = retriever.retrieve(tokens, k=min(pool, len(chunks)), weight_mask=mask, show_progress=False)
-        return [(chunks[i].id, float(s)) for i, s in zip(indices[0], scores[0]) if s > 0]
-
     def stats(self) -> dict[str, Any]:
         manifest = self._read_manifest()
         categories: dict[str, int] = {}
@@ -295,13 +249,9 @@ class KnowledgeIndex:
     def _load_lexical(self, generation: int) -> tuple[int, Any, list[Chunk]]:
         if self._lexical is not None and self._lexical[0] == generation:
             return self._lexical
-        import bm25s
-
-        folder = self.directory / f"lexical-{generation}"
+        folder = lexical.generation_folder(self.directory, generation)
         try:
-            chunks = [Chunk.from_dict(json.loads(line)) for line in
-                      (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-            retriever = bm25s.BM25.load(str(folder / "bm25")) if chunks else None
+            retriever, chunks = lexical.load_generation(folder)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexDamagedError(f"{folder}: damaged lexical index ({type(exc).__name__}); rebuild with "
                                     "`melancia index build`") from None
@@ -357,16 +307,6 @@ class KnowledgeIndex:
         client = self._client()
         if self.collection_name in [c.name for c in client.list_collections()]:
             client.delete_collection(self.collection_name)
-
-
-def _tokenize(texts: list[str]) -> Any:
-    import bm25s
-    import Stemmer
-    from bm25s.stopwords import STOPWORDS_PORTUGUESE
-
-    stopwords = sorted({_fold(w) for w in STOPWORDS_PORTUGUESE})
-    return bm25s.tokenize([_fold(t) for t in texts], stopwords=stopwords, stemmer=Stemmer.Stemmer("portuguese"),
-                          show_progress=False)
 
 
 def reciprocal_rank_fusion(rankings: list[list[tuple[str, float]]], weights: list[float] | None = None,

@@ -6,12 +6,12 @@ gradient is the per-token mean over the step however the tokens fall into micro-
 DDP, which averages gradients across processes, the loss is scaled by the world size to match).
 The plan of steps is fixed in advance (:mod:`melancia.training.batches`), which makes ``resume``
 replay the same data order; with the optimizer, scheduler and RNG states restored, a resumed run
-ends where an uninterrupted one does.
+ends where an uninterrupted one does. What the loop runs on (model, data, optimizer, the state to start
+from) is built by :mod:`melancia.training.prepare`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -27,17 +27,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from melancia.config import to_dict
-from melancia.data.io import DataError
-from melancia.errors import TrainingSetupError
 from melancia.settings import get_settings
 from melancia.tracking import OUTPUT_DIR_TAG, RUN_RECORD, RunRecord, tracked_run
 from melancia.training import checkpoint as ckpt
-from melancia.training.batches import EncodedSplit, Step, encode_split, eval_batches, make_batch, plan_steps
+from melancia.training.batches import Step, eval_batches, make_batch
 from melancia.training.card import CardFacts, write_card
 from melancia.training.config import TrainConfig
 from melancia.training.loss import PackedLMLoss
-from melancia.training.model import Placement, add_adapters, choose_placement, load_base, trainable_parameters
+from melancia.training.model import trainable_parameters
 from melancia.training.outputs import Exports, export_all
+from melancia.training.prepare import PreparedRun, prepare_run, restore_or_start
 
 
 @dataclass
@@ -55,33 +54,6 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-@dataclass
-class _Run:
-    """The objects of one training run, built once and shared by the loop's helpers."""
-
-    config: TrainConfig
-    accelerator: Any
-    placement: Placement
-    tokenizer: Any
-    train_split: EncodedSplit
-    valid_split: EncodedSplit | None
-    steps: list[Step]
-    model: Any
-    loss_module: Any
-    optimizer: Any
-    scheduler: Any
-    output_dir: Path
-    console: Console
-
-    @property
-    def main(self) -> bool:
-        return self.accelerator.is_main_process
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.output_dir / "checkpoints"
-
-
 def output_dir_for(config: TrainConfig) -> Path:
     return Path(config.output_dir) if config.output_dir else get_settings().paths.runs / config.run_name
 
@@ -92,8 +64,9 @@ def dataset_dir_for(config: TrainConfig) -> Path:
 
 def train(config: TrainConfig, *, resume: bool = False, console: Console | None = None) -> TrainResult:
     """Fine-tune ``config.base_model`` on the splits; returns where everything went."""
-    run = _prepare(config, console or Console(), resume)
-    state = _restore_or_start(run, resume)
+    run = prepare_run(config, console or Console(), resume, dataset_dir=dataset_dir_for(config),
+                      output_dir=output_dir_for(config))
+    state = restore_or_start(run, resume)
 
     tracking = (tracked_run(config.tracking.experiment, config.run_name, uri=config.tracking.tracking_uri,
                             run_id=state.mlflow_run_id, tags={"melancia.stage": "train"})
@@ -109,92 +82,7 @@ def train(config: TrainConfig, *, resume: bool = False, console: Console | None 
     return result
 
 
-# --------------------------------------------------------------------------- setup
-
-
-def _prepare(config: TrainConfig, console: Console, resume: bool) -> _Run:
-    from accelerate import Accelerator
-    from transformers import AutoTokenizer, get_scheduler
-
-    from melancia.models.loading import tokenizer_dir
-
-    placement = choose_placement(config)
-    accelerator = Accelerator(cpu=placement.device.type == "cpu")
-    placement = Placement(accelerator.device, placement.dtype)
-    torch.manual_seed(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir(config.base_model))
-    data = dataset_dir_for(config)
-    train_split = encode_split(data / "train.jsonl", tokenizer, config.max_seq_length)
-    valid_path = data / "valid.jsonl"
-    valid_split = encode_split(valid_path, tokenizer, config.max_seq_length) if _has_rows(valid_path) else None
-    if valid_split is not None and config.eval_examples is not None:
-        valid_split.examples = valid_split.examples[:config.eval_examples]
-    steps = plan_steps(train_split, tokens_per_batch=config.tokens_per_batch,
-                       accumulation=config.gradient_accumulation_steps, epochs=config.epochs,
-                       max_steps=config.max_steps, seed=config.seed, world_size=accelerator.num_processes)
-    if not steps:
-        raise DataError(f"{data / 'train.jsonl'}: too few examples for one step on "
-                        f"{accelerator.num_processes} processes")
-    _check_exportable(config)
-    model = add_adapters(load_base(config.base_model, placement, quantize_4bit=config.method == "qlora"), config)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
-                                  fused=placement.device.type == "cuda")
-    scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=round(config.warmup_ratio * len(steps)),
-                              num_training_steps=len(steps))
-    loss_module, optimizer = accelerator.prepare(PackedLMLoss(model), optimizer)
-    output_dir = output_dir_for(config)
-    if accelerator.is_main_process and not resume:
-        for stale in ("checkpoints", "best"):
-            shutil.rmtree(output_dir / stale, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return _Run(config, accelerator, placement, tokenizer, train_split, valid_split, steps, model, loss_module,
-                optimizer, scheduler, output_dir, console)
-
-
-def _check_exportable(config: TrainConfig) -> None:
-    """Refuse before training, not after it, a model whose GGUF export cannot work."""
-    from melancia.models.loading import model_dir
-    from melancia.export.hyperparameters import read_hyperparameters
-
-    location = Path(model_dir(config.base_model))
-    if config.export.gguf and (location / "config.json").exists():
-        read_hyperparameters(location)
-
-
-def _has_rows(path: Path) -> bool:
-    return path.exists() and path.stat().st_size > 0
-
-
-def plan_fingerprint(config: TrainConfig, split: EncodedSplit, world_size: int) -> str:
-    """Identifies the data order: resuming under another one would not replay the same steps."""
-    key = json.dumps([config.seed, config.tokens_per_batch, config.gradient_accumulation_steps, config.epochs,
-                      config.max_steps, world_size, split.lengths])
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def _restore_or_start(run: _Run, resume: bool) -> ckpt.TrainerState:
-    fingerprint = plan_fingerprint(run.config, run.train_split, run.accelerator.num_processes)
-    latest = ckpt.latest_checkpoint(run.checkpoints) if resume else None
-    if latest is None:
-        if resume and run.main:
-            run.console.print(f"[yellow]no checkpoint in {run.checkpoints}: starting from step 0")
-        return ckpt.TrainerState(plan_fingerprint=fingerprint)
-    state = ckpt.load_checkpoint(latest, _unwrap(run), run.optimizer, run.scheduler)
-    if state.plan_fingerprint != fingerprint:
-        raise TrainingSetupError(f"{latest}: written for another dataset or batching (seed, tokens_per_batch, "
-                                 "gradient_accumulation_steps, epochs, max_steps or process count changed); "
-                                 "resume with the same settings or start a new run_name")
-    if run.main:
-        run.console.print(f"resuming from {latest} (step {state.step} of {len(run.steps)})")
-    return state
-
-
-def _unwrap(run: _Run) -> Any:
-    return run.accelerator.unwrap_model(run.loss_module).model
-
-
-def _params(run: _Run) -> dict[str, Any]:
+def _params(run: PreparedRun) -> dict[str, Any]:
     trainable, total = trainable_parameters(run.model)
     return {**to_dict(run.config), "derived": {
         "steps": len(run.steps), "train_examples": len(run.train_split.examples),
@@ -207,7 +95,7 @@ def _params(run: _Run) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the loop
 
 
-def _loop(run: _Run, state: ckpt.TrainerState, tracker: Any) -> TrainResult:
+def _loop(run: PreparedRun, state: ckpt.TrainerState, tracker: Any) -> TrainResult:
     first_eval = next((h["eval_loss"] for h in state.history if "eval_loss" in h), None)
     if state.step == 0 and run.valid_split is not None:
         first_eval = _evaluate(run)
@@ -242,7 +130,7 @@ def _loop(run: _Run, state: ckpt.TrainerState, tracker: Any) -> TrainResult:
     return TrainResult(run.output_dir, state, None, first_eval, last_loss, stopped_early, history=state.history)
 
 
-def _eval_due(run: _Run, state: ckpt.TrainerState) -> bool:
+def _eval_due(run: PreparedRun, state: ckpt.TrainerState) -> bool:
     """Every ``eval_every`` steps, and at the end unless an eval ran less than half an interval ago."""
     every = run.config.eval_every
     if state.step % every == 0:
@@ -250,7 +138,7 @@ def _eval_due(run: _Run, state: ckpt.TrainerState) -> bool:
     return state.step == len(run.steps) and state.step % every >= max(1, every // 2)
 
 
-def _train_step(run: _Run, step: Step) -> tuple[float, float]:
+def _train_step(run: PreparedRun, step: Step) -> tuple[float, float]:
     accelerator, world = run.accelerator, run.accelerator.num_processes
     micro_batches = step.for_rank(accelerator.process_index, world)
     summed = torch.zeros((), device=accelerator.device)
@@ -273,7 +161,7 @@ def _train_step(run: _Run, step: Step) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def _evaluate(run: _Run) -> float:
+def _evaluate(run: PreparedRun) -> float:
     """Mean per-token loss of the assistant tokens of the validation split."""
     assert run.valid_split is not None
     accelerator = run.accelerator
@@ -291,11 +179,11 @@ def _evaluate(run: _Run) -> float:
     return float(loss / tokens)
 
 
-def _unwrap_loss(run: _Run) -> PackedLMLoss:
+def _unwrap_loss(run: PreparedRun) -> PackedLMLoss:
     return run.accelerator.unwrap_model(run.loss_module)
 
 
-def _eval_and_keep_best(run: _Run, state: ckpt.TrainerState, metrics: dict[str, float]) -> bool:
+def _eval_and_keep_best(run: PreparedRun, state: ckpt.TrainerState, metrics: dict[str, float]) -> bool:
     """Evaluate, save the best adapter, and say whether patience has run out."""
     if run.valid_split is None:
         return False
@@ -316,22 +204,22 @@ def _eval_and_keep_best(run: _Run, state: ckpt.TrainerState, metrics: dict[str, 
     return bool(patience) and state.evals_without_improvement >= patience
 
 
-def _save_best(run: _Run) -> None:
+def _save_best(run: PreparedRun) -> None:
     best = run.output_dir / "best"
     best.mkdir(parents=True, exist_ok=True)
     tmp = best / f".adapter.pt.{os.getpid()}"
-    torch.save(ckpt.trainable_state(_unwrap(run)), tmp)
+    torch.save(ckpt.trainable_state(run.unwrapped_model()), tmp)
     os.replace(tmp, best / "adapter.pt")
 
 
-def _checkpoint(run: _Run, state: ckpt.TrainerState) -> None:
+def _checkpoint(run: PreparedRun, state: ckpt.TrainerState) -> None:
     if run.main:
-        ckpt.save_checkpoint(run.checkpoints, state, _unwrap(run), run.optimizer, run.scheduler,
+        ckpt.save_checkpoint(run.checkpoints, state, run.unwrapped_model(), run.optimizer, run.scheduler,
                              run.config.keep_checkpoints)
     run.accelerator.wait_for_everyone()
 
 
-def _log_line(run: _Run, state: ckpt.TrainerState, loss: float, tps: float) -> None:
+def _log_line(run: PreparedRun, state: ckpt.TrainerState, loss: float, tps: float) -> None:
     """Plain progress lines where no live bar can be drawn (a Job's log is not a terminal)."""
     every = max(1, len(run.steps) // 20)
     if run.main and not run.console.is_terminal and (state.step % every == 0 or state.step == len(run.steps)):
@@ -345,7 +233,7 @@ def _log(tracker: Any, metrics: dict[str, float], step: int) -> None:
         tracker.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)}, step)
 
 
-def _progress(run: _Run) -> Progress:
+def _progress(run: PreparedRun) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=run.console,
@@ -355,9 +243,9 @@ def _progress(run: _Run) -> Progress:
 # --------------------------------------------------------------------------- the end
 
 
-def _finish(run: _Run, result: TrainResult, tracker: Any) -> None:
+def _finish(run: PreparedRun, result: TrainResult, tracker: Any) -> None:
     """Keep the best adapter, export, write the card, record artifacts and register the model."""
-    state, model = result.state, _unwrap(run)
+    state, model = result.state, run.unwrapped_model()
     best = run.output_dir / "best" / "adapter.pt"
     if state.best_step is not None and state.best_step != state.step and best.exists():
         ckpt.load_trainable_state(model, torch.load(best, map_location="cpu", weights_only=True))
@@ -379,7 +267,7 @@ def _finish(run: _Run, result: TrainResult, tracker: Any) -> None:
     _write_run_info(run, result, tracker)
 
 
-def _write_run_info(run: _Run, result: TrainResult, tracker: Any) -> None:
+def _write_run_info(run: PreparedRun, result: TrainResult, tracker: Any) -> None:
     """``run.json``: what later stages (evaluation, promotion) need to find this run."""
     from melancia.data.io import atomic_write_text
 
@@ -392,7 +280,7 @@ def _write_run_info(run: _Run, result: TrainResult, tracker: Any) -> None:
     atomic_write_text(run.output_dir / RUN_RECORD, record.to_json())
 
 
-def _card_facts(run: _Run, result: TrainResult) -> CardFacts:
+def _card_facts(run: PreparedRun, result: TrainResult) -> CardFacts:
     trainable, total = trainable_parameters(run.model)
     manifest_path = dataset_dir_for(run.config) / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else None
