@@ -71,3 +71,15 @@ def fake_provider():
     from melancia.providers.fake import FakeProvider
 
     return lambda reply="ok", **kwargs: FakeProvider(reply=reply, **kwargs)
+
+
+def pytest_collection_modifyitems(config, items):
+    """``gpu`` tests need a CUDA device: they run on a machine that has one and are skipped elsewhere."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    no_cuda = pytest.mark.skip(reason="no CUDA device here (gpu tests run on a machine with one)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(no_cuda)
