@@ -223,12 +223,15 @@ def test_each_target_installs_its_extra_and_only_takes_the_package_from_the_cont
             assert not outside, f"{target}: copies {outside} from the build context (weights or local state?)"
 
 
-def test_the_operator_image_has_no_torch_and_the_torch_images_share_one_layer():
-    assert "torch" not in {s.name for s in chain(STAGES, "operator")}
+def test_the_operator_image_has_no_torch_and_the_torch_images_share_their_heavy_layers():
+    assert "serve" not in {s.name for s in chain(STAGES, "operator")}
     assert "torch" not in extra_requirements("operator")
+    serve_runs = " ".join(next(s for s in STAGES if s.name == "serve").all("RUN"))
+    assert "melancia-install extras torch" in serve_runs and "melancia-install extras serve" in serve_runs
     for target in ("api", "predictor", "trainer-cpu"):
-        assert "torch" in {s.name for s in chain(STAGES, target)}, f"{target} does not build on the torch stage"
+        assert "serve" in {s.name for s in chain(STAGES, target)}, f"{target} does not build on the serve stage"
         assert "torch" in extra_requirements(EXTRAS[target])
+        assert extra_requirements("serve") <= extra_requirements(EXTRAS[target])
     assert "kserve" in extra_requirements("predictor") and "kserve" not in extra_requirements("api")
 
 

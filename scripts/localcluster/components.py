@@ -234,8 +234,12 @@ def kubelet_argv(config: ClusterConfig, pki: dict[str, KeyPair], kubeconfig: Pat
         "clusterDomain": config.cluster_domain, "clusterDNS": [config.dns_service_ip],
         "resolvConf": "/etc/resolv.conf", "failSwapOn": False,
         "podLogsDir": str(config.run / "pod-logs"),
-        "evictionHard": {"memory.available": "200Mi", "nodefs.available": "5%", "imagefs.available": "5%"},
-        "imageGCHighThresholdPercent": 95, "imageGCLowThresholdPercent": 90,
+        # No disk-based eviction and no image garbage collection, as kind configures its nodes: the node's
+        # disk is the developer's (or CI's) disk, usually shared, so a percentage of its size says nothing
+        # about room left for pods, and at 5% of a 250 GB disk the kubelet evicted every pod with GBs free.
+        "evictionHard": {"memory.available": "200Mi", "nodefs.available": "0%", "nodefs.inodesFree": "0%",
+                         "imagefs.available": "0%"},
+        "imageGCHighThresholdPercent": 100,
         "serializeImagePulls": False, "protectKernelDefaults": False, "maxPods": 110,
     }
     path = config.run / "kubelet-config.yaml"

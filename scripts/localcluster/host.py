@@ -133,6 +133,31 @@ def unmount_under(*roots: Path) -> None:
             run(["umount", "-l", point], check=False)
 
 
+def kill_pod_processes(before: list[str], timeout_s: float = 15.0) -> None:
+    """Processes still in the ``kubepods`` cgroups this cluster made: containers whose kubelet, containerd
+    and shims were killed (a session ended with ``kill -9``) outlive them, and keep their cgroups busy."""
+    def pids() -> set[int]:
+        found = set()
+        for top in kubepods_cgroups():
+            if top in before:
+                continue
+            for procs in Path(top).rglob("cgroup.procs"):
+                try:
+                    found |= {int(pid) for pid in procs.read_text().split()}
+                except OSError:
+                    pass
+        return found
+
+    deadline = time.monotonic() + timeout_s
+    while (left := pids()) and time.monotonic() < deadline:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+
+
 def remove_cgroups(before: list[str]) -> None:
     """The ``kubepods`` trees the kubelet made (rmdir bottom-up; a cgroup with tasks left is an error)."""
     for top in kubepods_cgroups():
@@ -171,6 +196,7 @@ def remove_iptables(before: dict[str, list[str]], rules_before: list[str]) -> No
 def clean(config: ClusterConfig, before: dict[str, Any]) -> None:
     """After the daemons stopped: what they left on the host (see the module docstring)."""
     stop_shims(config)
+    kill_pod_processes(before["kubepods"])
     unmount_under(config.run, config.cache / "containerd")
     remove_cgroups(before["kubepods"])
     for name in netns():

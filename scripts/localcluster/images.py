@@ -144,7 +144,16 @@ def project_images(config: ClusterConfig, tag: str, names: tuple[str, ...] = PRO
         built.append(build(config, REPO / "images" / "Dockerfile", name, config.image(name, tag), REPO,
                            build_args={"BASE": base}))
         print(f"image {built[-1].image}: {built[-1].seconds:.0f} s, {built[-1].size_bytes / 1e9:.2f} GB", flush=True)
+    reclaim_build_space(config)
     return built
+
+
+def reclaim_build_space(config: ClusterConfig) -> None:
+    """Drop what only a build with other dependencies would reuse: the downloads in the uv cache mount
+    (several GB of wheels, torch's CUDA libraries among them) and images a newer build of the same tag
+    replaced. The layers stay, so a rebuild after a code change still starts from cache."""
+    run([*docker(config), "builder", "prune", "--force", "--filter", "type=exec.cachemount"], timeout_s=600)
+    run([*docker(config), "image", "prune", "--force"], timeout_s=600)
 
 
 def write_build_report(path: Path, built: list[Built]) -> None:

@@ -95,6 +95,9 @@ def test_every_pod_is_ready_on_the_real_node_and_the_inference_service_too(relea
         assert pod["spec"]["nodeName"] == release.cluster.config.node_name, f"{name} not on the real node"
         assert pod["status"]["phase"] == "Running", (name, pod["status"])
         assert all(c["ready"] for c in pod["status"]["containerStatuses"]), (name, pod["status"])
+        # Ready after a restart still hides a fault (an OOMKill at start-up, a crash before the index existed)
+        restarted = {c["name"]: c.get("lastState") for c in pod["status"]["containerStatuses"] if c["restartCount"]}
+        assert not restarted, f"{name} restarted: {restarted}"
     assert isvc["status"]["url"], isvc["status"]
     print(f"\nhelm install --wait: {release.install_s:.0f} s")
 
