@@ -19,6 +19,7 @@ from melancia.data import build, dedupe, schema, split, stats, validate
 from melancia.data.config import DataConfig
 from melancia.data.io import DataError, atomic_write_text, write_jsonl
 from melancia.data.tokens import chat_counter, text_counter
+from melancia.models.loading import load_tokenizer
 from melancia.settings import get_settings
 
 SYNTHETIC = schema.SYNTHETIC_SOURCE
@@ -43,8 +44,6 @@ class DataSummary:
 def build_datasets(config: DataConfig, *, tokenizer: Any = None, allow_rejects: bool = False) -> DataSummary:
     """Run the data stage described in the module docstring and return what it wrote."""
     if tokenizer is None:
-        from melancia.models.loading import load_tokenizer
-
         tokenizer = load_tokenizer(config.tokenizer)
     count_chat, count_text = chat_counter(tokenizer), text_counter(tokenizer)
     out_dir = Path(config.out_dir or get_settings().paths.datasets)

@@ -15,16 +15,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from melancia.data import schema
-from melancia.data.build import chat_record, slugify, top_sections
+from melancia.data.build import build_from_qa, chat_record, slugify, top_sections
 from melancia.data.dedupe import Duplicate, dedupe, remove_leaks
-from melancia.data.documents import Document
-from melancia.data.tokens import TokenCounter
+from melancia.data.documents import DOCUMENT_SUFFIXES, Document, parse_document
+from melancia.data.io import atomic_write_text, expand_inputs, write_jsonl
+from melancia.data.tokens import TokenCounter, chat_counter
 from melancia.data.validate import validate_files, validate_records
+from melancia.models.loading import load_tokenizer
 from melancia.providers.base import Provider, ProviderError
 
 PROMPT_VERSION = "synth-v1"
@@ -154,16 +157,8 @@ def grow(provider: Provider, config: Any, out: Any, *, tokenizer: Any = None, pa
          questions_per_section: int = 2, limit: int | None = None, show_progress: bool = True) -> SynthResult:
     """Synthesise from the curated Q&A and corpus named by a :class:`~melancia.data.config.DataConfig`,
     screen the result and write it (plus a report of everything left out) to ``out``."""
-    from pathlib import Path
-
-    from melancia.data.build import build_from_qa
-    from melancia.data.documents import DOCUMENT_SUFFIXES, parse_document
-    from melancia.data.io import atomic_write_text, expand_inputs, write_jsonl
-    from melancia.data.tokens import chat_counter
 
     if tokenizer is None:
-        from melancia.models.loading import load_tokenizer
-
         tokenizer = load_tokenizer(config.tokenizer)
     curated = build_from_qa(config.qa_paths, system_prompt=config.system_prompt).examples
     documents = [parse_document(p) for p in expand_inputs([config.corpus_dir], DOCUMENT_SUFFIXES)] \

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 import torch
 
+from melancia.export.merge import base_model_gguf
+from melancia.models.loading import model_dir, resolve, tokenizer_dir
 from melancia.providers.base import Messages
 from melancia.tracking import read_run_record
 
@@ -100,8 +102,6 @@ class TransformersModel:
     def __init__(self, base: str, adapter: Path | None = None) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from melancia.models.loading import model_dir
-
         self.ref = f"{base}+{adapter}" if adapter else base
         location = model_dir(base)
         self.tokenizer = AutoTokenizer.from_pretrained(adapter or location)
@@ -140,8 +140,6 @@ class TransformersModel:
 
 def open_model(ref: str, *, gguf_type: str = "f16") -> EvaluatedModel:
     """The evaluated model named by ``ref`` (see the module docstring for the accepted forms)."""
-    from melancia.models.loading import resolve
-
     if "+" in ref and not Path(ref).exists():
         base, adapter = ref.split("+", 1)
         return TransformersModel(base, Path(adapter))
@@ -151,9 +149,6 @@ def open_model(ref: str, *, gguf_type: str = "f16") -> EvaluatedModel:
     if path.is_dir() and (path / "adapter").is_dir():
         return _open_run(path)
     if ref.startswith("packaged:") or resolve(ref).kind == "gguf":
-        from melancia.models.loading import tokenizer_dir
-        from melancia.export.merge import base_model_gguf
-
         exported = base_model_gguf(ref, gguf_type)
         if exported is not None:
             return GGUFModel(exported, tokenizer_source=tokenizer_dir(ref))
@@ -176,6 +171,4 @@ def _tokenizer_near(gguf_path: Path) -> str:
     for candidate in (gguf_path.parent.parent / "adapter", gguf_path.parent.parent / "merged", gguf_path.parent):
         if (candidate / "tokenizer_config.json").exists():
             return str(candidate)
-    from melancia.models.loading import tokenizer_dir
-
     return tokenizer_dir(str(gguf_path))

@@ -28,10 +28,10 @@ from melancia.evaluation.gate import apply_gate, require_baseline_for_deltas
 from melancia.evaluation.metric_registry import METRIC_NAMES, PER_EXAMPLE_METRICS
 from melancia.evaluation.models import EvaluatedModel, open_model
 from melancia.evaluation.schema import ComparedMetric, ExampleResult, ModelResult, ModelSummary, Report
+from melancia.providers.openai_http import OpenAICompatibleProvider
 from melancia.retrieval.evaluation import RetrievalResult, evaluate_retrieval, load_queries
 from melancia.retrieval.index import KnowledgeIndex
 from melancia.settings import get_settings
-
 
 
 @dataclass
@@ -203,7 +203,6 @@ def _judge(config: EvalConfig) -> Any:
     settings = config.judge
     if not settings.base_url:
         return None
-    from melancia.providers.openai_http import OpenAICompatibleProvider
 
     template = (Path(settings.prompt) if settings.prompt else JUDGE_PROMPT).read_text(encoding="utf-8")
     provider = OpenAICompatibleProvider(base_url=settings.base_url, model=settings.model, name="judge",

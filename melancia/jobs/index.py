@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 from melancia.errors import write_termination_log
+from melancia.retrieval.index import KnowledgeIndex
+from melancia.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,14 +30,11 @@ def main(argv: list[str] | None = None) -> int:
                              "may start before Chroma is ready)")
     args = parser.parse_args(argv)
     try:
-        from melancia.retrieval.index import KnowledgeIndex
-        from melancia.settings import get_settings
-
         index = KnowledgeIndex(Path(args.dir) if args.dir else None, chroma_url=get_settings().chroma_url)
         index.wait_for_server(args.wait_for_chroma)
         summary = (index.build if args.rebuild else index.update)(Path(args.docs))
     except Exception as exc:  # the Job's one-line reason
-        from melancia.jobs.train import report_failure
+        from melancia.jobs.train import report_failure  # heavy (torch): only on failure
 
         print(f"indexing failed: {report_failure(exc)}", file=sys.stderr, flush=True)
         return 1

@@ -17,12 +17,19 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from melancia.export.errors import GGUFExportError
+from melancia.export.merge import base_model_gguf, merge_adapter
+from melancia.export.writer import export_gguf
+from melancia.models.loading import ModelNotFoundError, resolve
 from melancia.providers.base import ProviderError
+from melancia.settings import get_settings
 from melancia.tracking import OUTPUT_DIR_TAG, read_run_record
+from melancia.tracking import tracking_uri as resolve_uri
 
 Engine = Literal["llama_cpp", "transformers"]
 REGISTRY_REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w.-]+)|/(?P<version>\d+))$")
@@ -60,14 +67,10 @@ def resolve_model(ref: str, engine: Engine, *, tracking_uri: str | None = None, 
 
 
 def _from_base(ref: str, engine: Engine, gguf_type: str) -> ResolvedModel:
-    from melancia.models.loading import ModelNotFoundError, resolve
-
     try:
         resolve(ref)
         if engine == "transformers":
             return ResolvedModel(label=ref, base=ref)
-        from melancia.export.merge import base_model_gguf
-
         gguf = base_model_gguf(ref, gguf_type)
     except ModelNotFoundError as exc:
         raise ProviderError(str(exc)) from None
@@ -107,13 +110,6 @@ def _from_adapter(base: str, adapter: Path, engine: Engine, gguf_type: str, *, l
 
 
 def _merge_to_gguf(base: str, adapter: Path, target: Path, gguf_type: str) -> None:
-    import tempfile
-
-    from melancia.models.loading import resolve
-    from melancia.export.merge import merge_adapter
-    from melancia.export.errors import GGUFExportError
-    from melancia.export.writer import export_gguf
-
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="merge-", dir=target.parent) as tmp:
         merged = merge_adapter(base, adapter, Path(tmp) / "merged")
@@ -127,9 +123,6 @@ def _merge_to_gguf(base: str, adapter: Path, target: Path, gguf_type: str) -> No
 def _from_registry(match: re.Match[str], engine: Engine, tracking_uri: str | None, gguf_type: str) -> ResolvedModel:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
-
-    from melancia.settings import get_settings
-    from melancia.tracking import tracking_uri as resolve_uri
 
     name, alias, number = match["name"], match["alias"], match["version"]
     uri = resolve_uri(tracking_uri)

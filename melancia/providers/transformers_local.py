@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from melancia.models.loading import ModelNotFoundError, model_dir
 from melancia.providers.base import Completion, Messages, ProviderError
 
 
@@ -50,8 +51,6 @@ def shared_model(base: str, adapter: Path | None, device: str) -> _LoadedModel:
 def _load(base: str, adapter: Path | None, device: str) -> _LoadedModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from melancia.models.loading import ModelNotFoundError, model_dir
 
     try:
         location = model_dir(base)

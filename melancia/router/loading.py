@@ -12,9 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from melancia.providers.base import Provider, ProviderError
+from melancia.providers.fake import FakeProvider
+from melancia.providers.llama_cpp import LlamaCppProvider
+from melancia.providers.openai_http import OpenAICompatibleProvider
+from melancia.providers.references import resolve_model
+from melancia.providers.transformers_local import TransformersProvider
+from melancia.retrieval.index import IndexNotFoundError, KnowledgeIndex
 from melancia.router.breaker import CircuitBreaker
 from melancia.router.config import ProviderSpec, RouterConfig, load_router_config
 from melancia.router.router import ProviderSlot, Router, provider_configured
+from melancia.settings import get_settings
 
 DEFAULT_ROUTER_CONFIG = Path("configs/router.yaml")
 
@@ -22,26 +29,16 @@ DEFAULT_ROUTER_CONFIG = Path("configs/router.yaml")
 def build_provider(name: str, spec: ProviderSpec, *, tracking_uri: str | None = None) -> Provider:
     """The provider ``spec`` describes (local models are resolved here but loaded lazily)."""
     if spec.kind == "fake":
-        from melancia.providers.fake import FakeProvider
-
         return FakeProvider(name, spec.model, reply=spec.reply)
     if spec.kind == "openai":
-        from melancia.providers.openai_http import OpenAICompatibleProvider
-
         assert spec.base_url is not None
         return OpenAICompatibleProvider(base_url=spec.base_url, model=spec.model, name=name,
                                         api_key_env=spec.api_key_env, timeout_s=spec.timeout_s,
                                         max_retries=spec.max_retries)
-    from melancia.providers.references import resolve_model
-
     resolved = resolve_model(spec.model, spec.kind, tracking_uri=tracking_uri, gguf_type=spec.gguf_type)
     if spec.kind == "llama_cpp":
-        from melancia.providers.llama_cpp import LlamaCppProvider
-
         assert resolved.gguf is not None
         return LlamaCppProvider(resolved.gguf, name=name, n_ctx=spec.n_ctx, model_label=resolved.label)
-    from melancia.providers.transformers_local import TransformersProvider
-
     assert resolved.base is not None
     return TransformersProvider(resolved.base, resolved.adapter, name=name, device=spec.device,
                                 model_label=resolved.label)
@@ -74,9 +71,6 @@ def _slot(name: str, spec: ProviderSpec, breaker: CircuitBreaker, tracking_uri: 
 
 def open_index(config: RouterConfig) -> Any:
     """The knowledge index, or None when there is none yet (the router then answers without sources)."""
-    from melancia.retrieval.index import IndexNotFoundError, KnowledgeIndex
-    from melancia.settings import get_settings
-
     index = KnowledgeIndex(config.retrieval.index_dir, chroma_url=get_settings().chroma_url)
     try:
         index.stats()

@@ -27,6 +27,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
+from melancia.calculator.detector import detect_calculation
 from melancia.providers.base import Completion, Messages, Provider, ProviderError
 from melancia.router.breaker import CircuitBreaker
 from melancia.router.config import Arm, ProviderSpec, RouterConfig
@@ -246,7 +247,6 @@ class Router:
     def _calculate(self, query: Query, route: Route, sources: list[Source], started: float) -> Answer | None:
         if not self.config.calculator:
             return None
-        from melancia.calculator.detector import detect_calculation
 
         calculation = detect_calculation(query.question)
         if calculation is None:
