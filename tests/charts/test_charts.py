@@ -59,6 +59,21 @@ def test_the_umbrella_installs_everything_with_consistent_names(helm, charts):
     assert env["MELANCIA_CHROMA_URL"] == "http://melancia-chromadb:8000" and "melancia-chromadb" in services
 
 
+def test_what_running_pods_needed_stays_in_the_local_profile(helm, charts):
+    # Each was found on the real node (tests/cluster): MLflow's 4 default workers and its job runner with
+    # eight huey consumers were OOMKilled under a 1 GiB limit; the predictor was restarted by its liveness
+    # probe while it was still loading its models.
+    objects = render(helm, charts, "melancia", "values-local.yaml")
+    mlflow = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "melancia-mlflow")
+    container = mlflow["spec"]["template"]["spec"]["containers"][0]
+    assert "--workers 1" in container["args"][0]
+    assert {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"} in container["env"]
+    predictor = next(o for o in objects if o["kind"] == "InferenceService")["spec"]["predictor"]["containers"][0]
+    startup = predictor["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    assert "initialDelaySeconds" not in predictor["livenessProbe"]
+
+
 def test_production_secrets_come_from_existing_secrets(helm, charts):
     objects = render(helm, charts, "melancia", "values-production.yaml")
     api = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "melancia-api")
