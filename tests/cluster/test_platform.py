@@ -122,15 +122,17 @@ def test_mlflow_answers_in_cluster_clients_by_its_service_name(release: Release)
     assert out.startswith("200"), out
 
 
-def _api_key(release: Release) -> str:
+@pytest.fixture(scope="module")
+def api_key(release: Release) -> str:
+    """A free-tier key made inside the API pod, as an operator would (``melancia keys create``)."""
     out = release.kubectl("exec", "deploy/melancia-api", "--", "melancia", "keys", "create", "cluster-test",
                           "--tier", "free")
     return out.strip().splitlines()[-1]
 
 
-def test_the_api_answers_through_the_predictor_with_the_openai_client(release: Release):
+def test_the_api_answers_through_the_predictor_with_the_openai_client(release: Release, api_key: str):
     _wait_inference_service_ready(release)
-    client = openai.OpenAI(base_url=f"{release.service_url('melancia-api')}/v1", api_key=_api_key(release),
+    client = openai.OpenAI(base_url=f"{release.service_url('melancia-api')}/v1", api_key=api_key,
                            timeout=180, max_retries=0)
     completion = client.chat.completions.create(model="melancia",
                                                 messages=[{"role": "user", "content": "O que é ROAS?"}])
@@ -140,10 +142,10 @@ def test_the_api_answers_through_the_predictor_with_the_openai_client(release: R
     assert extension["provider"] != "calculator"
 
 
-def test_a_calculation_through_the_api_is_exact(release: Release):
+def test_a_calculation_through_the_api_is_exact(release: Release, api_key: str):
     _wait_inference_service_ready(release)
     response = httpx.post(f"{release.service_url('melancia-api')}/api/v1/query", timeout=60,
-                          headers={"X-API-Key": _api_key(release)},
+                          headers={"X-API-Key": api_key},
                           json={"question": "gastei R$ 200 e vendi R$ 1.000, qual meu ACOS?"})
     assert response.status_code == 200, response.text
     body = response.json()
