@@ -4,10 +4,12 @@ and (``k8s``) server-side dry run and ``helm install`` of the umbrella chart int
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.charts.helm import profile_args, render, run, tool_dir
 from tests.k8s.fixtures import assets_dir
@@ -72,6 +74,18 @@ def test_what_running_pods_needed_stays_in_the_local_profile(helm, charts):
     startup = predictor["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
     assert "initialDelaySeconds" not in predictor["livenessProbe"]
+
+
+@pytest.mark.parametrize("release", ["melancia", "shop"])
+def test_the_install_notes_name_the_api_resources_that_exist(helm, charts, release):
+    # The notes told users to port-forward svc/melancia-melancia-api, a Service no release creates.
+    notes = run(helm, "install", release, str(charts / "melancia"), "--dry-run=client", "--namespace", "ns").stdout
+    notes = notes[notes.index("NOTES:"):]
+    out = run(helm, "template", release, str(charts / "melancia"), "--namespace", "ns").stdout
+    api = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(out) if d and "api" in d["metadata"]["name"]}
+    for kind, short in (("Service", "svc"), ("Deployment", "deploy")):
+        named = re.findall(rf"{short}/([a-z0-9-]+)", notes)
+        assert named and all((kind, name) in api for name in named), (named, api)
 
 
 def test_production_secrets_come_from_existing_secrets(helm, charts):
