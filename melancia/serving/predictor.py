@@ -174,6 +174,13 @@ class MelanciaRepository(ModelRepository):
 
 
 def v1_queries(payload: Any) -> list[Query]:
+    if isinstance(payload, bytes | str):
+        # KServe hands the body over undecoded unless it was sent as application/json; `curl -d '{...}'`
+        # says application/x-www-form-urlencoded, and the protocol's own examples send no header at all.
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            raise InvalidInput("the body is not JSON: expected {\"instances\": [...]}") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list) or not payload["instances"]:
         raise InvalidInput('expected {"instances": [question or {"question": ...}, ...]} with at least one instance')
     return [_query(item, f"instances[{i}]") for i, item in enumerate(payload["instances"])]

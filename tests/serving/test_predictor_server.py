@@ -71,6 +71,14 @@ def test_v1_calculation_is_exact_and_bad_input_is_a_clear_400(predictor):
     bad = httpx.post(f"{url}/v1/models/melancia:predict", json={"instances": [{"question": ""}]}, timeout=30)
     assert bad.status_code == 400
     assert "instances[0].question" in bad.json()["error"] and "Traceback" not in bad.text
+    # as `curl -d '{...}'` sends it: no JSON content type (the README's example)
+    form = httpx.post(f"{url}/v1/models/melancia:predict", timeout=60,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"},
+                      content='{"instances": ["gastei R$ 200 e vendi R$ 1.000, qual meu ACOS?"]}'.encode())
+    assert form.status_code == 200 and "20,00%" in form.json()["predictions"][0]["answer"], form.text
+    not_json = httpx.post(f"{url}/v1/models/melancia:predict", content=b"instances=1", timeout=30,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
     unknown_tier = httpx.post(f"{url}/v1/models/melancia:predict", timeout=30,
                               json={"instances": [{"question": "O que é ROAS?", "tier": "gold"}]})
     assert unknown_tier.status_code == 400 and "unknown tier 'gold'" in unknown_tier.json()["error"]
