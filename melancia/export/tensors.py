@@ -106,12 +106,6 @@ def permute_for_llama_cpp(weights: np.ndarray, n_head: int) -> np.ndarray:
             .swapaxes(1, 2).reshape(weights.shape))
 
 
-def unpermute_from_llama_cpp(weights: np.ndarray, n_head: int) -> np.ndarray:
-    """The inverse of :func:`permute_for_llama_cpp`."""
-    return (weights.reshape(n_head, weights.shape[0] // n_head // 2, 2, *weights.shape[1:])
-            .swapaxes(1, 2).reshape(weights.shape))
-
-
 def encode_tensor(data: np.ndarray, qtype: gguf.GGMLQuantizationType) -> np.ndarray:
     """``data`` (float32) as the bytes or floats GGUF stores for ``qtype``."""
     if qtype == gguf.GGMLQuantizationType.F32:

@@ -19,7 +19,7 @@ from melancia.export import writer
 from melancia.export.errors import GGUFExportError
 from melancia.export.hyperparameters import read_hyperparameters
 from melancia.export.modelfile import write_modelfile
-from melancia.export.tensors import storage_type, unpermute_from_llama_cpp
+from melancia.export.tensors import storage_type
 from melancia.export.writer import export_gguf
 from tests.conftest import CHATML_TEMPLATE
 
@@ -69,6 +69,12 @@ def _fields(reader: gguf.GGUFReader) -> dict:
 
 def _dequantized(tensor) -> np.ndarray:
     return gguf.quants.dequantize(tensor.data, tensor.tensor_type).reshape(tuple(reversed(tensor.shape.tolist())))
+
+
+def unpermute_from_llama_cpp(weights: np.ndarray, n_head: int) -> np.ndarray:
+    """The inverse of the exporter's q/k row permutation, to compare with the Hugging Face weights."""
+    return (weights.reshape(n_head, weights.shape[0] // n_head // 2, 2, *weights.shape[1:])
+            .swapaxes(1, 2).reshape(weights.shape))
 
 
 def _hf_weights_by_gguf_name(model) -> dict[str, np.ndarray]:
