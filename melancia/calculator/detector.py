@@ -281,15 +281,20 @@ def _analyse(question: str) -> tuple[Question, list[str]] | None:
     return read, _targets(read)
 
 
-def detect_calculations(question: str) -> list[Calculation]:
-    """Every metric the question asks for that can be computed exactly from its numbers
-    ("Qual o CPC e o CPA?" gives two), in the order they are asked."""
+def answer_calculations(question: str) -> list[Calculation]:
+    """Every metric the question asks for, each computed exactly, in the order asked; empty unless all of
+    them can be (answering one of two metrics asked would read as a complete answer). ACOS and ROAS asked
+    together give the ACOS alone, whose answer states the ROAS too."""
     analysed = _analyse(question)
     if analysed is None:
         return []
     read, targets = analysed
-    results = [_calculate(read, metric) for metric in targets if metric in METRICS]
-    return [result for result in results if result is not None]
+    if set(targets) == {"acos", "roas"}:
+        targets = ["acos"]
+    if not targets or any(metric not in METRICS for metric in targets):
+        return []
+    results = [_calculate(read, metric) for metric in targets]
+    return [r for r in results if r is not None] if all(results) else []
 
 
 def detect_calculation(question: str) -> Calculation | None:
@@ -297,16 +302,8 @@ def detect_calculation(question: str) -> Calculation | None:
 
     None when the question asks for no metric ("vendi 100 unidades ontem"), for a definition or a
     judgement ("O que é ACOS?", "meu ACOS está em 30%, é bom?"), for a metric this module does not
-    compute (ROI, CPC máximo, ACOS alvo), for several metrics at once (see
-    :func:`detect_calculations`; ACOS and ROAS together give the ACOS, whose answer states the
-    ROAS too), or when an input is missing or ambiguous.
+    compute (ROI, CPC máximo, ACOS alvo), for several metrics at once (see :func:`answer_calculations`),
+    or when an input is missing or ambiguous.
     """
-    analysed = _analyse(question)
-    if analysed is None:
-        return None
-    read, targets = analysed
-    if set(targets) == {"acos", "roas"}:
-        targets = ["acos"]
-    if len(targets) != 1 or targets[0] not in METRICS:
-        return None
-    return _calculate(read, targets[0])
+    results = answer_calculations(question)
+    return results[0] if len(results) == 1 else None

@@ -27,7 +27,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
-from melancia.calculator.detector import detect_calculation
+from melancia.calculator.detector import answer_calculations
 from melancia.providers.base import Completion, Messages, Provider, ProviderError
 from melancia.router.breaker import CircuitBreaker
 from melancia.router.config import Arm, ProviderSpec, RouterConfig
@@ -248,15 +248,20 @@ class Router:
         if not self.config.calculator:
             return None
 
-        calculation = detect_calculation(query.question)
-        if calculation is None:
+        calculations = answer_calculations(query.question)
+        if not calculations:
             return None
         latency = time.perf_counter() - started
         self.stats.answered(CALCULATOR, None, latency_s=latency, input_tokens=0, output_tokens=0, cost=0.0,
                             fell_back=False)
-        return Answer(text=calculation.answer(), provider=CALCULATOR, model="melancia-calculator",
-                      routing_reason=f"calculation question: {calculation.metric.upper()} computed exactly",
-                      tier=route.tier, sources=sources, calculation=calculation.as_dict(), latency_seconds=latency)
+        names = ", ".join(c.metric.upper() for c in calculations)
+        text = "\n\n".join(c.answer() for c in calculations)
+        record = calculations[0].as_dict() if len(calculations) == 1 else {
+            "metric": "+".join(c.metric for c in calculations), "parts": [c.as_dict() for c in calculations],
+            "answer": text}
+        return Answer(text=text, provider=CALCULATOR, model="melancia-calculator",
+                      routing_reason=f"calculation question: {names} computed exactly", tier=route.tier,
+                      sources=sources, calculation=record, latency_seconds=latency)
 
     def _usable(self, route: Route, skipped: list[dict[str, str]]) -> Iterator[ProviderSlot]:
         for name in route.arm.chain:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from melancia.calculator.detector import detect_calculation, detect_calculations
+from melancia.calculator.detector import answer_calculations, detect_calculation
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ NOT_DETECTED = [
     # impossible numbers
     "qual o cpc com R$ 100 e 0 cliques",
     "meu produto custa R$ 120 e vendo por R$ 100, qual o acos de equilibrio?",
-    # several metrics at once (see detect_calculations)
+    # several metrics at once (see answer_calculations)
     "Magalu Ads: R$ 270 gastos, 300 cliques, 9 vendas e R$ 1.800 faturados. Qual CPC, conversão, CPA e ACOS?",
 ]
 
@@ -227,21 +227,32 @@ def test_returns_none_when_not_a_calculation(question):
     assert detect_calculation(question) is None
 
 
-def test_detect_calculations_answers_every_metric_asked():
-    results = detect_calculations("Minha campanha na Amazon teve 20.000 impressões, 300 cliques, R$ 390 de gasto e "
+def test_answer_calculations_computes_every_metric_asked():
+    results = answer_calculations("Minha campanha na Amazon teve 20.000 impressões, 300 cliques, R$ 390 de gasto e "
                                   "15 pedidos. Como estão CTR, CPC, conversão e CPA?")
     assert [(c.metric, c.formatted) for c in results] == [
         ("ctr", "1,50%"), ("cpc", "R$ 1,30"), ("cvr", "5,00%"), ("cpa", "R$ 26,00")]
-    results = detect_calculations("Receita total de R$ 48.500, sendo R$ 15.200 vindos de ads, e investimento de "
+    results = answer_calculations("Receita total de R$ 48.500, sendo R$ 15.200 vindos de ads, e investimento de "
                                   "R$ 3.040. Calcule ACOS e TACOS.")
     assert [(c.metric, c.formatted) for c in results] == [("acos", "20,00%"), ("tacos", "6,27%")]
-    assert detect_calculations("O que é ACOS?") == []
-    assert detect_calculations("qual o acos e o cpc? gastei R$ 100 e vendi R$ 400")[0].formatted == "25,00%"
+    results = answer_calculations("Qual o ACOS e o TACOS? Gastei R$ 200 em anúncios, vendi R$ 1.000 com anúncios "
+                                  "e R$ 4.000 no total")
+    assert [(c.metric, c.formatted) for c in results] == [("acos", "20,00%"), ("tacos", "5,00%")]
+    assert answer_calculations("O que é ACOS?") == []
+    # ACOS and ROAS together: the ACOS, whose answer states the ROAS
+    [acos] = answer_calculations("investi R$ 500 e faturei R$ 2.500 com anúncios, qual o ROAS e o ACOS?")
+    assert acos.formatted == "20,00%" and "5,00x" in acos.answer()
+
+
+def test_a_question_about_several_metrics_is_answered_whole_or_left_to_the_model():
+    # the CPC needs clicks the question does not give: answering the ACOS alone would read as complete
+    assert answer_calculations("qual o acos e o cpc? gastei R$ 100 e vendi R$ 400") == []
+    assert answer_calculations("qual o acos e o tacos? gastei R$ 100 e vendi R$ 400") == []
 
 
 def test_long_texts_and_non_text_are_left_to_the_model():
     report = "Campanha 1: gastei R$ 200 e vendi R$ 1.000. " * 50 + "Qual o ACOS?"
     assert detect_calculation(report) is None
-    assert detect_calculations(report) == []
+    assert answer_calculations(report) == []
     assert detect_calculation(None) is None  # type: ignore[arg-type]
     assert detect_calculation("   ") is None

@@ -240,3 +240,17 @@ def test_secrets_stay_out_of_reprs_and_status(monkeypatch):
     assert "sk-secret-123" not in repr(router.slots["cloud"].provider)
     assert "sk-secret-123" not in str(router.provider_status())
     assert os.environ["MELANCIA_TEST_KEY"] == "sk-secret-123"
+
+
+def test_a_question_about_several_metrics_gets_each_one_computed_with_its_formula():
+    router = make_router({"local": {}}, {"free": chain("local")}, calculator=True)
+    answer = router.answer(Query("Qual o ACOS e o TACOS? Gastei R$ 200 em anúncios, vendi R$ 1.000 com anúncios "
+                                 "e R$ 4.000 no total", tier="free"))
+    assert answer.provider == "calculator" and "ACOS, TACOS" in answer.routing_reason
+    assert "20,00%" in answer.text and "5,00%" in answer.text and answer.text.count("Fórmula:") == 2
+    assert [part["metric"] for part in answer.calculation["parts"]] == ["acos", "tacos"]
+    # one of two metrics computable: the model answers, never half of it from the calculator
+    partial = router.answer(Query("qual o acos e o cpc? gastei R$ 100 e vendi R$ 400", tier="free"))
+    assert partial.provider == "local"
+    single = router.answer(Query("gastei R$ 200 e vendi R$ 1.000, qual meu ACOS?", tier="free"))
+    assert single.provider == "calculator" and single.calculation["metric"] == "acos"
