@@ -95,4 +95,7 @@ def index_eval(queries: Annotated[Path, typer.Option(help="Labelled queries (JSO
     files = write_retrieval_report(result, out_dir or get_settings().paths.reports / "retrieval")
     for mode, row in result["modes"].items():
         out.print(f"{mode:7s} recall@{k} {row['recall_at_k']:.3f}  MRR {row['mrr']:.3f}")
+    for kind, row in result["by_type"].items():
+        out.print(f"hybrid, {kind} questions ({row['queries']}): "
+                  f"recall@{k} {row['recall_at_k']:.3f}  MRR {row['mrr']:.3f}")
     out.print(f"report: {files['md']}")

@@ -14,6 +14,7 @@ from typing import NotRequired, TypedDict
 
 from melancia.data.io import DataError, atomic_write_text, load_examples
 from melancia.retrieval.index import KnowledgeIndex, Mode
+from melancia.retrieval.subject import QUESTION_TYPES, QuestionType, read_question
 
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 
@@ -23,11 +24,18 @@ class ModeScores(TypedDict):
     mrr: float
 
 
+class TypeScores(TypedDict):
+    queries: int
+    recall_at_k: float
+    mrr: float
+
+
 class QueryResult(TypedDict):
     """One labelled query as a mode answered it."""
 
     id: str
     query: str
+    type: QuestionType
     expected: list[str]
     retrieved: list[str]
     rank: int | None
@@ -43,6 +51,8 @@ class RetrievalResult(TypedDict):
     recall_at_k: float
     mrr: float
     modes: dict[str, ModeScores]
+    by_type: dict[str, TypeScores]
+    """Hybrid search by question type (definition, calculation, other: :mod:`~melancia.retrieval.subject`)."""
     per_query: list[QueryResult]
     """Hybrid search's misses (recall below 1)."""
     per_mode_queries: NotRequired[dict[str, list[QueryResult]]]
@@ -84,15 +94,27 @@ def evaluate_retrieval(index: KnowledgeIndex, queries: list[LabelledQuery], k: i
         for query in queries:
             docs = [hit.doc_id for hit in index.query(query.query, k, mode=mode)]
             recall, reciprocal, rank = score_ranking(docs, query.relevant)
-            rows.append({"id": query.id, "query": query.query, "expected": query.relevant, "retrieved": docs,
+            rows.append({"id": query.id, "query": query.query, "type": read_question(query.query).type,
+                         "expected": query.relevant, "retrieved": docs,
                          "rank": rank, "recall": recall, "reciprocal_rank": reciprocal})
         modes[mode] = {"recall_at_k": sum(r["recall"] for r in rows) / len(rows),
                        "mrr": sum(r["reciprocal_rank"] for r in rows) / len(rows), "per_query": rows}
     best = modes["hybrid"]
     return {"k": k, "queries": len(queries), "recall_at_k": best["recall_at_k"], "mrr": best["mrr"],
             "modes": {m: {"recall_at_k": v["recall_at_k"], "mrr": v["mrr"]} for m, v in modes.items()},
+            "by_type": _by_type(best["per_query"]),
             "per_query": [r for r in best["per_query"] if r["recall"] < 1.0],
             "per_mode_queries": {m: v["per_query"] for m, v in modes.items()}}
+
+
+def _by_type(rows: list[QueryResult]) -> dict[str, TypeScores]:
+    by_type: dict[str, TypeScores] = {}
+    for kind in QUESTION_TYPES:
+        of_kind = [r for r in rows if r["type"] == kind]
+        if of_kind:
+            by_type[kind] = {"queries": len(of_kind), "recall_at_k": sum(r["recall"] for r in of_kind) / len(of_kind),
+                             "mrr": sum(r["reciprocal_rank"] for r in of_kind) / len(of_kind)}
+    return by_type
 
 
 def retrieval_markdown(result: RetrievalResult) -> str:
@@ -101,6 +123,9 @@ def retrieval_markdown(result: RetrievalResult) -> str:
     lines = [f"# Retrieval evaluation ({result['queries']} queries, k={k})", "",
              f"| mode | recall@{k} | MRR |", "|---|---|---|"]
     lines += [f"| {mode} | {row['recall_at_k']:.3f} | {row['mrr']:.3f} |" for mode, row in result["modes"].items()]
+    lines += ["", "Hybrid search by question type:", "", f"| type | queries | recall@{k} | MRR |", "|---|---|---|---|"]
+    lines += [f"| {kind} | {row['queries']} | {row['recall_at_k']:.3f} | {row['mrr']:.3f} |"
+              for kind, row in result["by_type"].items()]
     misses = result["per_query"]
     lines += ["", f"## Hybrid misses ({len(misses)})", ""]
     lines += [f"- {m['id']} `{m['query']}`: expected {', '.join(m['expected'])}; got "

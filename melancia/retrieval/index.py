@@ -27,6 +27,7 @@ from melancia.data.io import atomic_write_text
 from melancia.errors import MelanciaError
 from melancia.retrieval import lexical
 from melancia.retrieval.chunking import Chunk, chunk_file, content_hash, document_paths
+from melancia.retrieval.subject import subject_document
 from melancia.settings import get_settings
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -198,6 +199,8 @@ class KnowledgeIndex:
             fused = fuse_by_document(rankings, weights, {c.id: c.doc_id for c in chunks}, self.rrf_k)
         else:
             fused = reciprocal_rank_fusion(rankings, weights, self.rrf_k)
+        if mode == "hybrid":
+            fused = _subject_first(text, fused, [c for c in chunks if category in (None, c.category)])
         hits: list[Hit] = []
         taken: dict[str, int] = {}
         for chunk_id, score in fused:
@@ -318,6 +321,21 @@ def reciprocal_rank_fusion(rankings: list[list[tuple[str, float]]], weights: lis
         for rank, (item, _) in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def _subject_first(text: str, fused: list[tuple[str, float]], chunks: list[Chunk]) -> list[tuple[str, float]]:
+    """A definition or how-to-calculate question's own document first ("O que é ACOS?" -> the ACOS
+    article, which the break-even ACOS article outranks on term counts), with its best-ranked chunk, or
+    its first chunk when fusion did not rank it."""
+    doc = subject_document(text, {c.doc_id: c.title for c in chunks})
+    if doc is None:
+        return fused
+    doc_of = {c.id: c.doc_id for c in chunks}
+    best = next((item for item in fused if doc_of.get(item[0]) == doc), None)
+    if best is None:
+        best = (next(c.id for c in chunks if c.doc_id == doc), 0.0)
+    top = fused[0][1] if fused else 0.0
+    return [(best[0], max(top, best[1])), *(item for item in fused if item[0] != best[0])]
 
 
 def fuse_by_document(rankings: list[list[tuple[str, float]]], weights: list[float], doc_of: dict[str, str],
