@@ -121,16 +121,25 @@ def stop_shims(config: ClusterConfig) -> None:
 
 
 def unmount_under(*roots: Path) -> None:
-    """Unmount every mount point below the given folders, deepest first."""
-    prefixes = [str(r.resolve()) + "/" for r in roots if r.exists()]
-    mounts = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ")
-        if any(point.startswith(p) for p in prefixes):
-            mounts.append(point)
-    for point in sorted(set(mounts), key=len, reverse=True):
-        if run(["umount", point], check=False).returncode != 0:
-            run(["umount", "-l", point], check=False)
+    """Unmount every mount point at or below the given folders, deepest first, stacked ones too (dockerd
+    bind-mounts its data root onto itself; one that was killed leaves that mount behind)."""
+    folders = [str(r.resolve()) for r in roots if r.exists()]
+
+    def points() -> list[str]:
+        found = []
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].replace("\\040", " ")
+            if any(point == f or point.startswith(f + "/") for f in folders):
+                found.append(point)
+        return sorted(found, key=len, reverse=True)
+
+    for _ in range(10):  # a stacked mount needs one umount per layer
+        left = points()
+        if not left:
+            return
+        for point in left:
+            if run(["umount", point], check=False).returncode != 0:
+                run(["umount", "-l", point], check=False)
 
 
 def kill_pod_processes(before: list[str], timeout_s: float = 15.0) -> None:
@@ -197,7 +206,7 @@ def clean(config: ClusterConfig, before: dict[str, Any]) -> None:
     """After the daemons stopped: what they left on the host (see the module docstring)."""
     stop_shims(config)
     kill_pod_processes(before["kubepods"])
-    unmount_under(config.run, config.cache / "containerd")
+    unmount_under(config.run, config.cache / "containerd", config.cache / "docker")
     remove_cgroups(before["kubepods"])
     for name in netns():
         if name not in before["netns"]:

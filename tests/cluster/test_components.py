@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
-from localcluster import components
+from localcluster import components, host
 from localcluster.config import ClusterConfig
 from localcluster.pki import KeyPair
 
@@ -27,3 +30,19 @@ def test_the_kubelet_never_evicts_or_collects_images_for_disk_percentages(tmp_pa
     assert {kubelet["evictionHard"][k] for k in ("nodefs.available", "imagefs.available", "nodefs.inodesFree")} == {"0%"}
     assert kubelet["imageGCHighThresholdPercent"] == 100
     assert kubelet["failCgroupV1"] is False and kubelet["cgroupDriver"] == "cgroupfs"
+
+
+@pytest.mark.cluster
+def test_down_unmounts_a_stacked_bind_mount_of_a_folder_onto_itself(tmp_path: Path):
+    # dockerd bind-mounts its data root onto itself; one killed with -9 left that mount behind, and the
+    # next dockerd stacked another: `down` must leave none.
+    if os.geteuid() != 0:
+        pytest.fail("needs root (mount), like the rest of the cluster tier", pytrace=False)
+    folder = tmp_path / "docker"
+    (folder / "sub").mkdir(parents=True)
+    for target in (folder, folder, folder / "sub"):
+        subprocess.run(["mount", "--bind", str(target), str(target)], check=True)
+
+    host.unmount_under(folder)
+
+    assert str(folder) not in Path("/proc/self/mountinfo").read_text()
