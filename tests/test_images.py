@@ -303,3 +303,12 @@ def test_dockerignore_keeps_local_state_out():
     for entry in (".git", ".venv", ".melancia", ".cache", "**/__pycache__", "images"):
         assert entry in ignored, f".dockerignore does not exclude {entry}"
     assert "!images/install.sh" in ignored
+
+
+@pytest.mark.parametrize("target", ["api", "predictor", "trainer-cpu", "operator"])
+def test_dependency_layers_do_not_depend_on_the_code_or_the_readme(target):
+    # COPY README.md before the extras installs made every README edit rebuild torch and llama.cpp.
+    steps = [(kw, args) for stage in chain(STAGES, target) for kw, args in stage.instructions]
+    last_install = max(i for i, (kw, args) in enumerate(steps) if kw == "RUN" and "melancia-install extras" in args)
+    early_copies = " ".join(args for kw, args in steps[:last_install] if kw == "COPY")
+    assert "README.md" not in early_copies and "melancia/" not in early_copies, early_copies
