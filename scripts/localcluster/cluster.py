@@ -200,10 +200,22 @@ def down(config: ClusterConfig) -> None:
         if name == "containerd":
             host.stop_containers(config)
         daemon(config, name).stop()
+    collect_registry_garbage(config)
     run(components.kube_proxy_cleanup_argv(config), check=False)
     host.clean(config, before)
     shutil.rmtree(config.run, ignore_errors=False)
     print("local-cluster: down")
+
+
+def collect_registry_garbage(config: ClusterConfig) -> None:
+    """With the registry stopped: blobs of manifests no tag names any more (each rebuild of the torch
+    layers pushed GBs that nothing referenced)."""
+    settings = config.run / "registry.yml"
+    if settings.is_file() and (config.cache / "registry").is_dir():
+        registry = components.find_program("docker-registry", "/usr/bin/docker-registry")
+        result = run([registry, "garbage-collect", "--delete-untagged", str(settings)], check=False, timeout_s=600)
+        if result.returncode != 0:
+            print(f"local-cluster: registry garbage collection failed: {(result.stdout + result.stderr)[-500:]}")
 
 
 def status(config: ClusterConfig, *, quiet: bool = False) -> int:

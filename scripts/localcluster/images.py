@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localcluster.config import REPO, ClusterConfig
+from localcluster.host import ctr
 from localcluster.processes import ClusterError, run
 
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -57,19 +58,46 @@ def ca_bundle() -> Path | None:
     return None
 
 
-def in_registry(config: ClusterConfig, image: str) -> bool:
+MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, "
+                  "application/vnd.oci.image.index.v1+json")
+
+
+def registry_digest(config: ClusterConfig, image: str) -> str | None:
+    """The digest the registry gives ``<registry>/<name>:<tag>`` now, or None when it has no such tag."""
     name, tag = image.removeprefix(f"{config.registry}/").rsplit(":", 1)
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{config.registry_port}/v2/{name}/manifests/{tag}", method="HEAD",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json, "
-                           "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"})
+    request = urllib.request.Request(f"http://127.0.0.1:{config.registry_port}/v2/{name}/manifests/{tag}",
+                                     method="HEAD", headers={"Accept": MANIFEST_TYPES})
     try:
-        with urllib.request.urlopen(request, timeout=5):
-            return True
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.headers.get("Docker-Content-Digest")
     except urllib.error.HTTPError as error:
         if error.code == 404:
-            return False
+            return None
         raise
+
+
+def in_registry(config: ClusterConfig, image: str) -> bool:
+    return registry_digest(config, image) is not None
+
+
+def stale_node_images(config: ClusterConfig, node_images: list[tuple[str, str]]) -> list[str]:
+    """References among the node's ``(reference, digest)`` images of this registry's project images whose
+    tag the registry now gives to another build (or, for ``name@digest`` references, that no tag has)."""
+    current: dict[str, str | None] = {}
+    for ref, _ in node_images:
+        if "@" not in ref and ref.startswith(f"{config.registry}/melancia/"):
+            current[ref] = registry_digest(config, ref)
+    live = {(ref.rsplit(":", 1)[0], digest) for ref, digest in current.items() if digest}
+    stale = []
+    for ref, digest in node_images:
+        if not ref.startswith(f"{config.registry}/melancia/"):
+            continue
+        if "@" in ref:
+            if (ref.split("@", 1)[0], digest) not in live:
+                stale.append(ref)
+        elif current.get(ref) not in (None, digest):
+            stale.append(ref)
+    return stale
 
 
 def image_size(config: ClusterConfig, image: str) -> int:
@@ -154,6 +182,19 @@ def reclaim_build_space(config: ClusterConfig) -> None:
     replaced. The layers stay, so a rebuild after a code change still starts from cache."""
     run([*docker(config), "builder", "prune", "--force", "--filter", "type=exec.cachemount"], timeout_s=600)
     run([*docker(config), "image", "prune", "--force"], timeout_s=600)
+    prune_node_images(config)
+
+
+def prune_node_images(config: ClusterConfig) -> None:
+    """The node's copies (containerd) of builds the registry has replaced: the kubelet's image GC is off
+    (percentages of a shared disk), so without this every rebuild of the torch layers kept 6 GB more."""
+    listing = run([*ctr(config), "images", "ls"], check=False)
+    if listing.returncode != 0:
+        return  # containerd is not running: nothing to prune now
+    rows = [line.split() for line in listing.stdout.splitlines()[1:] if line.strip()]
+    stale = stale_node_images(config, [(row[0], row[2]) for row in rows if len(row) >= 3])
+    if stale:
+        run([*ctr(config), "images", "rm", "--sync", *stale], check=False, timeout_s=600)
 
 
 def write_build_report(path: Path, built: list[Built]) -> None:

@@ -46,3 +46,19 @@ def test_down_unmounts_a_stacked_bind_mount_of_a_folder_onto_itself(tmp_path: Pa
     host.unmount_under(folder)
 
     assert str(folder) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_the_node_drops_builds_the_registry_has_replaced(monkeypatch, tmp_path: Path):
+    from localcluster import images
+
+    config = ClusterConfig(cache=tmp_path, node_ip="192.0.2.10")
+    registry = {"localhost:5001/melancia/api:test": "sha256:new", "localhost:5001/melancia/api:dev": "sha256:old"}
+    monkeypatch.setattr(images, "registry_digest", lambda _, ref: registry.get(ref))
+    node = [("localhost:5001/melancia/api:test", "sha256:older"),      # rebuilt since: stale
+            ("localhost:5001/melancia/api:dev", "sha256:old"),          # still what dev names
+            ("localhost:5001/melancia/api@sha256:older", "sha256:older"),  # pulled by digest, no tag has it
+            ("localhost:5001/melancia/api@sha256:old", "sha256:old"),
+            ("localhost:5001/melancia/pause:3.10", "sha256:p"),          # no such tag in the registry: kept
+            ("docker.io/library/busybox:1", "sha256:b")]                 # not ours
+    assert images.stale_node_images(config, node) == ["localhost:5001/melancia/api:test",
+                                                       "localhost:5001/melancia/api@sha256:older"]
