@@ -141,7 +141,7 @@ def source(record: dict[str, Any]) -> str:
     return record["metadata"]["source"]
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """``text`` case-folded, with accents removed (``"Ação"`` -> ``"acao"``)."""
     text = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in text if not unicodedata.combining(c))
@@ -149,7 +149,7 @@ def _fold(text: str) -> str:
 
 def normalise(text: str) -> str:
     """Case-, accent-, punctuation- and whitespace-insensitive form of ``text`` for comparisons."""
-    text = re.sub(r"[^\w%$]+", " ", _fold(text))
+    text = re.sub(r"[^\w%$]+", " ", fold(text))
     return " ".join(text.split())
 
 
@@ -175,7 +175,7 @@ def comparable_tokens(text: str) -> list[str]:
     written as its value (see :func:`number_tokens`): ``"R$ 1.000,00"`` -> ``["1000"]``.
     """
     tokens: list[str] = []
-    for match in _COMPARABLE_TOKEN.finditer(_CURRENCY.sub(" ", _fold(text))):
+    for match in _COMPARABLE_TOKEN.finditer(_CURRENCY.sub(" ", fold(text))):
         token = match.group()
         tokens.extend(number_tokens(token) if token[0].isdigit() else [token])
     return tokens

@@ -11,9 +11,11 @@ whose id or title is that subject; hybrid search puts it first.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
+
+from melancia.data.build import slugify
+from melancia.data.schema import fold
 
 QuestionType = Literal["definition", "calculation", "other"]
 QUESTION_TYPES: tuple[QuestionType, ...] = ("definition", "calculation", "other")
@@ -38,14 +40,8 @@ class QuestionSubject:
     """Folded subject words ("acos", "amazon dsp"); None for questions of type "other"."""
 
 
-def fold(text: str) -> str:
-    """Lowercase, no accents, single spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
-
-
 def read_question(question: str) -> QuestionSubject:
-    text = fold(question).strip(" ?!.")
+    text = " ".join(fold(question).split()).strip(" ?!.")
     for kind, form in _FORMS:
         match = form.match(text)
         if match:
@@ -55,19 +51,15 @@ def read_question(question: str) -> QuestionSubject:
     return QuestionSubject("other", None)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-")
-
-
 def subject_document(question: str, documents: dict[str, str]) -> str | None:
     """The id of the document ``documents`` (id -> title) whose id or title's lead term is the question's
     subject ("ACOS" -> ``acos``; "Amazon DSP" -> ``amazon-dsp``), or None."""
     subject = read_question(question).subject
     if subject is None:
         return None
-    wanted = _slug(subject)
+    wanted = slugify(subject)
     for doc_id, title in documents.items():
         lead = re.split(r"[:(]| - | — ", title, maxsplit=1)[0]
-        if wanted in (doc_id, _slug(lead)):
+        if wanted in (doc_id, slugify(lead)):
             return doc_id
     return None
